@@ -1,0 +1,429 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound, naming what was sought.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %q: %w", what, id, store.ErrNotFound)
+	}
+	return err
+}
+
+// conflict maps a unique-constraint violation to store.ErrConflict.
+func conflict(err error, what string) error {
+	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
+		return fmt.Errorf("%s: %w", what, store.ErrConflict)
+	}
+	return err
+}
+
+func (db *DB) CreateUser(ctx context.Context, u *doorway.User) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+		u.ID, strings.ToLower(u.Email), u.PasswordHash, ms(u.CreatedAt))
+	return conflict(err, "user with email "+u.Email)
+}
+
+const userCols = `id, email, password_hash, created_at`
+
+func scanUser(row *sql.Row) (*doorway.User, error) {
+	var u doorway.User
+	var created int64
+	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created); err != nil {
+		return nil, err
+	}
+	u.CreatedAt = fromMS(created)
+	return &u, nil
+}
+
+func (db *DB) User(ctx context.Context, id string) (*doorway.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	return u, notFound(err, "user", id)
+}
+
+func (db *DB) UserByEmail(ctx context.Context, email string) (*doorway.User, error) {
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, strings.ToLower(email)))
+	return u, notFound(err, "user with email", email)
+}
+
+func (db *DB) CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID string) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, ms(t.CreatedAt)); err != nil {
+			return conflict(err, "tenant "+t.ID)
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`,
+			t.ID, ownerID, doorway.Owner, ms(t.CreatedAt))
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return fmt.Errorf("owner %q: %w", ownerID, store.ErrNotFound)
+		}
+		return err
+	})
+}
+
+func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
+	var t doorway.Tenant
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
+	if err != nil {
+		return nil, notFound(err, "tenant", id)
+	}
+	t.CreatedAt = fromMS(created)
+	return &t, nil
+}
+
+func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorway.Role) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role`, tenantID, userID, role, ms(time.Now()))
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return fmt.Errorf("tenant %q or user %q: %w", tenantID, userID, store.ErrNotFound)
+	}
+	return err
+}
+
+func (db *DB) Memberships(ctx context.Context, userID string) ([]store.Membership, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT t.id, t.name, t.created_at, m.role FROM memberships m
+		JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = ? ORDER BY t.name, t.id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.Membership
+	for rows.Next() {
+		var m store.Membership
+		var created int64
+		if err := rows.Scan(&m.Tenant.ID, &m.Tenant.Name, &created, &m.Role); err != nil {
+			return nil, err
+		}
+		m.Tenant.CreatedAt = fromMS(created)
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+		s.Hash, s.UserID, ms(s.CreatedAt), ms(s.ExpiresAt))
+	return err
+}
+
+func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, error) {
+	var s doorway.Session
+	var created, expires int64
+	err := db.r.QueryRowContext(ctx, `SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`,
+		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires)
+	if err != nil {
+		return nil, notFound(err, "session", "…")
+	}
+	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
+	return &s, nil
+}
+
+func (db *DB) DeleteSession(ctx context.Context, hash string) error {
+	_, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
+	return err
+}
+
+func (db *DB) CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVersion, secrets []doorway.AppSecret) error {
+	manifest, err := json.Marshal(v.Manifest)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, live_version_id, test_version_id, created_at) VALUES (?, ?, ?, ?)`,
+			app.ID, app.LiveVersionID, app.TestVersionID, ms(app.CreatedAt)); err != nil {
+			return conflict(err, "app "+app.ID)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES (?, ?, ?, ?, ?)`,
+			v.ID, app.ID, v.Version, manifest, ms(v.CreatedAt)); err != nil {
+			return err
+		}
+		return insertSecrets(ctx, tx, secrets)
+	})
+}
+
+func insertSecrets(ctx context.Context, tx *sql.Tx, secrets []doorway.AppSecret) error {
+	for _, s := range secrets {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO app_secrets (id, app_id, kind, hash, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			s.ID, s.AppID, s.Kind, s.Hash, s.Sealed, ms(s.CreatedAt), nullMS(s.ExpiresAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (db *DB) App(ctx context.Context, id string) (*doorway.App, error) {
+	var a doorway.App
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, live_version_id, test_version_id, created_at FROM apps WHERE id = ?`, id).
+		Scan(&a.ID, &a.LiveVersionID, &a.TestVersionID, &created)
+	if err != nil {
+		return nil, notFound(err, "app", id)
+	}
+	a.CreatedAt = fromMS(created)
+	return &a, nil
+}
+
+func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ...doorway.Mode) error {
+	manifest, err := json.Marshal(v.Manifest)
+	if err != nil {
+		return err
+	}
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES (?, ?, ?, ?, ?)`,
+			v.ID, v.AppID, v.Version, manifest, ms(v.CreatedAt))
+		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+			return fmt.Errorf("app %q: %w", v.AppID, store.ErrNotFound)
+		}
+		if err != nil {
+			return conflict(err, fmt.Sprintf("version %q of app %s", v.Version, v.AppID))
+		}
+		for _, m := range modes {
+			col := "test_version_id"
+			if m == doorway.Live {
+				col = "live_version_id"
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE apps SET `+col+` = ? WHERE id = ?`, v.ID, v.AppID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+const versionCols = `id, app_id, manifest, created_at`
+
+type scanner interface{ Scan(...any) error }
+
+func scanVersion(row scanner) (*doorway.AppVersion, error) {
+	var v doorway.AppVersion
+	var manifest string
+	var created int64
+	if err := row.Scan(&v.ID, &v.AppID, &manifest, &created); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(manifest), &v.Manifest); err != nil {
+		return nil, fmt.Errorf("app version %s: stored manifest: %w", v.ID, err)
+	}
+	v.CreatedAt = fromMS(created)
+	return &v, nil
+}
+
+func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, error) {
+	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = ?`, id))
+	return v, notFound(err, "app version", id)
+}
+
+func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE app_id = ? ORDER BY created_at, rowid`, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.AppVersion
+	for rows.Next() {
+		v, err := scanVersion(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) RotateAppSecrets(ctx context.Context, appID string, fresh []doorway.AppSecret, oldExpireAt time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		for _, s := range fresh {
+			if _, err := tx.ExecContext(ctx, `UPDATE app_secrets SET expires_at = ?
+				WHERE app_id = ? AND kind = ? AND (expires_at IS NULL OR expires_at > ?)`,
+				ms(oldExpireAt), appID, s.Kind, ms(oldExpireAt)); err != nil {
+				return err
+			}
+		}
+		return insertSecrets(ctx, tx, fresh)
+	})
+}
+
+func (db *DB) AppSecrets(ctx context.Context, appID string) ([]doorway.AppSecret, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, app_id, kind, hash, sealed, created_at, expires_at FROM app_secrets
+		WHERE app_id = ? ORDER BY created_at DESC, rowid DESC`, appID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.AppSecret
+	for rows.Next() {
+		var s doorway.AppSecret
+		var created int64
+		var expires sql.NullInt64
+		if err := rows.Scan(&s.ID, &s.AppID, &s.Kind, &s.Hash, &s.Sealed, &created, &expires); err != nil {
+			return nil, err
+		}
+		s.CreatedAt, s.ExpiresAt = fromMS(created), fromNullMS(expires)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) CreateLink(ctx context.Context, l *doorway.InstallLink) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO install_links (id, app_id, mode, created_at) VALUES (?, ?, ?, ?)`,
+		l.ID, l.AppID, l.Mode, ms(l.CreatedAt))
+	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		return fmt.Errorf("app %q: %w", l.AppID, store.ErrNotFound)
+	}
+	return err
+}
+
+func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error) {
+	var l doorway.InstallLink
+	var created int64
+	err := db.r.QueryRowContext(ctx, `SELECT id, app_id, mode, created_at FROM install_links WHERE id = ?`, id).
+		Scan(&l.ID, &l.AppID, &l.Mode, &created)
+	if err != nil {
+		return nil, notFound(err, "install link", id)
+	}
+	l.CreatedAt = fromMS(created)
+	return &l, nil
+}
+
+func (db *DB) CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
+		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash, r.UserID, r.TenantID,
+		ms(r.CreatedAt), ms(r.ExpiresAt))
+	return err
+}
+
+func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRequest, error) {
+	var r doorway.InstallRequest
+	var created, expires int64
+	var decided sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
+		browser_hash, user_id, tenant_id, created_at, expires_at, decision, decided_at FROM install_requests WHERE id = ?`, id).
+		Scan(&r.ID, &r.Profile, &r.AppID, &r.VersionID, &r.Mode, &r.RedirectURI, &r.State, &r.HasState,
+			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided)
+	if err != nil {
+		return nil, notFound(err, "install request", id)
+	}
+	r.CreatedAt, r.ExpiresAt, r.DecidedAt = fromMS(created), fromMS(expires), fromNullMS(decided)
+	return &r, nil
+}
+
+func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID string, now time.Time) error {
+	res, err := db.w.ExecContext(ctx, `UPDATE install_requests SET user_id = ?, tenant_id = ?
+		WHERE id = ? AND decision = '' AND expires_at > ?`, userID, tenantID, requestID, ms(now))
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("install request %q is decided, expired or unknown: %w", requestID, store.ErrConflict)
+	}
+	return nil
+}
+
+func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
+	var inst *doorway.Installation
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var r doorway.InstallRequest
+		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = ?, decided_at = ?
+			WHERE id = ? AND decision = '' AND expires_at > ?
+			RETURNING app_id, version_id, mode, user_id, tenant_id, state`,
+			d.Decision, ms(d.Now), d.RequestID, ms(d.Now)).
+			Scan(&r.AppID, &r.VersionID, &r.Mode, &r.UserID, &r.TenantID, &r.State)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("install request %q is decided, expired or unknown: %w", d.RequestID, store.ErrConflict)
+		}
+		if err != nil || d.Decision != doorway.Approved {
+			return err
+		}
+		if r.TenantID == "" || r.UserID == "" {
+			return fmt.Errorf("install request %q has no tenant chosen: %w", d.RequestID, store.ErrConflict)
+		}
+		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = ?`, r.VersionID))
+		if err != nil {
+			return notFound(err, "app version", r.VersionID)
+		}
+		perms := make([]string, len(v.Permissions))
+		for i, p := range v.Permissions {
+			perms[i] = p.Permission
+		}
+		permJSON, _ := json.Marshal(perms)
+		now := ms(d.Now)
+		row := tx.QueryRowContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
+				installed_by, event_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
+				status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
+				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
+				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at
+			RETURNING `+installationCols,
+			d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, permJSON, r.UserID, now, now)
+		var seq int64
+		inst, seq, err = scanInstallation(row)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode,
+			permissions, sequence, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			d.EventID, doorway.EventInstalled, r.AppID, inst.ID, r.TenantID, r.UserID, r.Mode, permJSON, seq, r.State, now)
+		return err
+	})
+	return inst, err
+}
+
+const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at`
+
+func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
+	var i doorway.Installation
+	var perms string
+	var seq, created, updated int64
+	if err := row.Scan(&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &perms, &i.InstalledBy, &seq, &created, &updated); err != nil {
+		return nil, 0, err
+	}
+	if err := json.Unmarshal([]byte(perms), &i.Permissions); err != nil {
+		return nil, 0, fmt.Errorf("installation %s: stored permissions: %w", i.ID, err)
+	}
+	i.CreatedAt, i.UpdatedAt = fromMS(created), fromMS(updated)
+	return &i, seq, nil
+}
+
+func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations WHERE id = ?`, id))
+	return i, notFound(err, "installation", id)
+}
+
+func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, type, app_id, installation_id, tenant_id, user_id, mode, permissions,
+		sequence, state, created_at FROM events WHERE installation_id = ? ORDER BY sequence`, installationID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.Event
+	for rows.Next() {
+		var e doorway.Event
+		var perms string
+		var created int64
+		if err := rows.Scan(&e.ID, &e.Type, &e.AppID, &e.InstallationID, &e.TenantID, &e.UserID, &e.Mode, &perms,
+			&e.Sequence, &e.State, &created); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal([]byte(perms), &e.Permissions); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = fromMS(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+var _ store.Store = (*DB)(nil)
