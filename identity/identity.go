@@ -1,0 +1,169 @@
+// Package identity is Doorway's embedded identity: users with argon2id
+// password hashes, tenants with their members, and browser sessions.
+//
+// Sessions are random tokens in a cookie; the store keeps only their SHA-256,
+// so neither a database dump nor a log line can sign anybody in. Sign-in
+// answers "email or password is incorrect" for both mistakes, and hashes a
+// password even for an unknown email, so neither the words nor the timing
+// tell an attacker which emails exist.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/argon2"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// Service creates users and tenants and signs users in.
+type Service struct {
+	Store      store.Store
+	Now        func() time.Time
+	SessionTTL time.Duration
+}
+
+// MinPasswordLen is the shortest password accepted (NIST SP 800-63B).
+const MinPasswordLen = 8
+
+// CreateUser adds a user with a password.
+func (s *Service) CreateUser(ctx context.Context, email, password string) (*doorway.User, error) {
+	email = strings.TrimSpace(email)
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email || a.Name != "" {
+		return nil, doorway.Errorf(doorway.EInvalid, "email %q is not an email address such as ada@example.com", email)
+	}
+	if utf8.RuneCountInString(password) < MinPasswordLen {
+		return nil, doorway.Errorf(doorway.EInvalid, "the password is %d characters long; use at least %d", utf8.RuneCountInString(password), MinPasswordLen)
+	}
+	if len(password) > 1024 {
+		return nil, doorway.Errorf(doorway.EInvalid, "the password is longer than 1024 bytes")
+	}
+	u := &doorway.User{ID: secret.Token("usr_"), Email: strings.ToLower(email), PasswordHash: HashPassword(password), CreatedAt: s.Now()}
+	if err := s.Store.CreateUser(ctx, u); errors.Is(err, store.ErrConflict) {
+		return nil, doorway.Errorf(doorway.EConflict, "a user with email %s exists already", email)
+	} else if err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// CreateTenant adds a tenant owned by the user with ownerEmail.
+func (s *Service) CreateTenant(ctx context.Context, name, ownerEmail string) (*doorway.Tenant, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || utf8.RuneCountInString(name) > 100 {
+		return nil, doorway.Errorf(doorway.EInvalid, "tenant name %q must be 1 to 100 characters", name)
+	}
+	owner, err := s.Store.UserByEmail(ctx, ownerEmail)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, doorway.Errorf(doorway.ENotFound, "no user has email %q; create one first with: doorway users create --email %s", ownerEmail, ownerEmail)
+	} else if err != nil {
+		return nil, err
+	}
+	t := &doorway.Tenant{ID: secret.Token("tnt_"), Name: name, CreatedAt: s.Now()}
+	if err := s.Store.CreateTenant(ctx, t, owner.ID); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+var errBadCredentials = doorway.Errorf(doorway.EUnauthorized, "The email or password is incorrect.")
+
+// dummyHash is checked against when the email is unknown, so that an
+// unknown email costs the same time as a wrong password.
+var dummyHash = HashPassword("doorway-dummy-password")
+
+// SignIn checks a user's password and starts a session. It returns the
+// session token for the cookie.
+func (s *Service) SignIn(ctx context.Context, email, password string) (token string, u *doorway.User, err error) {
+	u, err = s.Store.UserByEmail(ctx, strings.TrimSpace(email))
+	if errors.Is(err, store.ErrNotFound) {
+		CheckPassword(dummyHash, password)
+		return "", nil, errBadCredentials
+	} else if err != nil {
+		return "", nil, err
+	}
+	if !CheckPassword(u.PasswordHash, password) {
+		return "", nil, errBadCredentials
+	}
+	token = secret.Token("")
+	now := s.Now()
+	if err := s.Store.CreateSession(ctx, &doorway.Session{Hash: secret.Hash(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.SessionTTL)}); err != nil {
+		return "", nil, err
+	}
+	return token, u, nil
+}
+
+// SessionUser returns the user signed in with token, or nil when the token
+// is empty, unknown or expired.
+func (s *Service) SessionUser(ctx context.Context, token string) (*doorway.User, error) {
+	if token == "" || len(token) > 100 {
+		return nil, nil
+	}
+	sess, err := s.Store.Session(ctx, secret.Hash(token), s.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return s.Store.User(ctx, sess.UserID)
+}
+
+// SignOut ends the session of token.
+func (s *Service) SignOut(ctx context.Context, token string) error {
+	return s.Store.DeleteSession(ctx, secret.Hash(token))
+}
+
+// argon2id parameters: OWASP's recommended minimum (19 MiB, 2 passes, 1 lane).
+const (
+	argonMemory = 19 * 1024
+	argonTime   = 2
+	argonLanes  = 1
+	argonKeyLen = 32
+)
+
+// HashPassword returns an argon2id hash in the PHC string format.
+func HashPassword(password string) string {
+	salt := make([]byte, 16)
+	rand.Read(salt)
+	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonLanes, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonLanes,
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// CheckPassword reports whether password matches an argon2id PHC hash.
+func CheckPassword(hash, password string) bool {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 6 || parts[1] != "argon2id" {
+		return false
+	}
+	var version int
+	var memory, iterations uint32
+	var lanes uint8
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
+		return false
+	}
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &iterations, &lanes); err != nil {
+		return false
+	}
+	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
+	if err != nil {
+		return false
+	}
+	want, err := base64.RawStdEncoding.DecodeString(parts[5])
+	if err != nil || len(want) == 0 {
+		return false
+	}
+	got := argon2.IDKey([]byte(password), salt, iterations, memory, lanes, uint32(len(want)))
+	return subtle.ConstantTimeCompare(got, want) == 1
+}

@@ -1,0 +1,266 @@
+// Package install is the install state machine, the same for every wire
+// profile: Start validates the app, the redirect target and the state and
+// creates an install request bound to the browser; ChooseTenant records who
+// installs where; Decide approves or denies, once.
+//
+// What the engine refuses before a redirect target is trusted (an unknown
+// link or app, a redirect URI that is not registered) is reported as an
+// *doorway.Error for an error page, never as a redirect: an install server
+// that redirects to unregistered URLs is an open redirector (RFC 9700 §4.11).
+//
+// A profile (package profile/…) parses its entry URL into a Start and renders
+// the decision as its own redirect; the engine knows nothing of wire formats.
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// Profile renders the end of an install as a redirect in its wire dialect.
+type Profile interface {
+	Approved(a Approval) (string, error)
+	Denied(r *doorway.InstallRequest) string
+}
+
+// Approval is what a profile needs to render a successful install.
+type Approval struct {
+	Request        *doorway.InstallRequest
+	Installation   *doorway.Installation
+	SigningSecrets []string // valid now, newest first
+	Now            time.Time
+}
+
+// SigningSecrets gives the engine an app's signing secrets (package
+// registry implements it).
+type SigningSecrets interface {
+	SigningSecrets(ctx context.Context, appID string) ([]string, error)
+}
+
+// Engine runs install requests.
+type Engine struct {
+	Store      store.Store
+	Secrets    SigningSecrets
+	Profiles   map[doorway.Profile]Profile
+	Now        func() time.Time
+	RequestTTL time.Duration
+}
+
+// Start is a parsed entry URL.
+type Start struct {
+	Profile     doorway.Profile
+	LinkID      string // the app and mode come from the link
+	RedirectURI string
+	HasRedirect bool
+	State       string
+	HasState    bool
+	BrowserHash string // hash of the browser-binding cookie
+}
+
+// MaxStateLen is the longest state accepted. State is echoed in a URL and
+// signed as JSON, so it is limited to printable ASCII, which every JSON
+// encoder writes the same way.
+const MaxStateLen = 1024
+
+// Start validates an entry URL and creates an install request.
+func (e *Engine) Start(ctx context.Context, s Start) (*doorway.InstallRequest, error) {
+	if _, ok := e.Profiles[s.Profile]; !ok {
+		return nil, fmt.Errorf("install profile %q is not configured", s.Profile)
+	}
+	link, err := e.Store.Link(ctx, s.LinkID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, doorway.Errorf(doorway.ENotFound, "There is no install link %q. Check that the link was copied whole, or ask the app's developer for a new one.", clip(s.LinkID))
+	} else if err != nil {
+		return nil, err
+	}
+	app, err := e.Store.App(ctx, link.AppID)
+	if err != nil {
+		return nil, err
+	}
+	versionID := app.VersionID(link.Mode)
+	if versionID == "" {
+		return nil, doorway.Errorf(doorway.EInvalid, "App %s has no %s version, so it cannot be installed in %s mode yet.", app.ID, link.Mode, link.Mode)
+	}
+	v, err := e.Store.AppVersion(ctx, versionID)
+	if err != nil {
+		return nil, err
+	}
+	redirect, err := CheckRedirect(s.RedirectURI, s.HasRedirect, v, link.Mode)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckState(s.State); err != nil {
+		return nil, err
+	}
+	now := e.Now()
+	r := &doorway.InstallRequest{
+		ID: secret.Token("req_"), Profile: s.Profile, AppID: app.ID, VersionID: v.ID, Mode: link.Mode,
+		RedirectURI: redirect, State: s.State, HasState: s.HasState, BrowserHash: s.BrowserHash,
+		CreatedAt: now, ExpiresAt: now.Add(e.RequestTTL),
+	}
+	if err := e.Store.CreateInstallRequest(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// CheckRedirect returns the redirect target for an install of version v in
+// mode: raw if it exactly matches one of the version's allowed redirect URIs
+// (byte for byte: no normalisation, no prefix or case folding), or the first
+// allowed URI when none was given. Live mode requires https.
+func CheckRedirect(raw string, given bool, v *doorway.AppVersion, mode doorway.Mode) (string, error) {
+	allowed := v.AllowedRedirectURIs
+	if !given {
+		if len(allowed) == 0 {
+			return "", doorway.Errorf(doorway.EInvalid, "App %s has no allowed_redirect_uris.", v.AppID)
+		}
+		raw = allowed[0]
+	}
+	if raw == "" {
+		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri is empty. Leave it out to use the app's first registered redirect URI, or give one of: %s.", strings.Join(allowed, ", "))
+	}
+	match := false
+	for _, a := range allowed {
+		if secret.Equal(a, raw) {
+			match = true
+		}
+	}
+	if !match {
+		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q is not registered for app %s (registered: %s). It must match one of them exactly.", clip(raw), v.AppID, strings.Join(allowed, ", "))
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q is not a URL.", clip(raw))
+	}
+	switch {
+	case u.Scheme == "https":
+	case mode == doorway.Test && u.Scheme == "http" && doorway.IsLoopbackHost(u.Hostname()):
+	case mode == doorway.Test:
+		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q must use https (test mode also allows http://localhost and http://127.0.0.1).", clip(raw))
+	default:
+		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q must use https in live mode. Use a test-mode link for http://localhost.", clip(raw))
+	}
+	return raw, nil
+}
+
+// CheckState reports a state that cannot be carried safely.
+func CheckState(state string) error {
+	if len(state) > MaxStateLen {
+		return doorway.Errorf(doorway.EInvalid, "state is %d bytes long; the limit is %d.", len(state), MaxStateLen)
+	}
+	for i := 0; i < len(state); i++ {
+		if c := state[i]; c < 0x20 || c > 0x7e {
+			return doorway.Errorf(doorway.EInvalid, "state may contain only printable ASCII characters; byte %d is 0x%02x. Encode binary or non-ASCII values (for example base64url).", i, c)
+		}
+	}
+	return nil
+}
+
+// clip shortens what a user typed before it is shown back.
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:200] + "…"
+	}
+	return s
+}
+
+// Step says which page an install request needs next.
+type Step int
+
+const (
+	StepSignIn Step = iota
+	StepTenant
+	StepConsent
+)
+
+// Load returns an install request that the browser may continue: it exists,
+// belongs to the browser, is undecided and unexpired.
+func (e *Engine) Load(ctx context.Context, id, browserHash string) (*doorway.InstallRequest, error) {
+	r, err := e.Store.InstallRequest(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, doorway.Errorf(doorway.ENotFound, "This install request does not exist. Start the install again from the app.")
+	} else if err != nil {
+		return nil, err
+	}
+	if browserHash == "" || !secret.Equal(r.BrowserHash, browserHash) {
+		return nil, doorway.Errorf(doorway.EForbidden, "This install was started in another browser. Start the install again from the app, in this browser.")
+	}
+	if r.Decision != "" {
+		return nil, doorway.Errorf(doorway.EConflict, "This install request was already %s. Start a new install from the app if you need to.", r.Decision)
+	}
+	if !e.Now().Before(r.ExpiresAt) {
+		return nil, doorway.Errorf(doorway.EExpired, "This install request expired after %s. Go back to the app and start the install again.", e.RequestTTL)
+	}
+	return r, nil
+}
+
+// ChooseTenant records that user installs into tenantID; the user must be
+// a member of it.
+func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, tenantID string) error {
+	if err := e.checkMember(ctx, user, tenantID); err != nil {
+		return err
+	}
+	err := e.Store.ChooseTenant(ctx, r.ID, user.ID, tenantID, e.Now())
+	if errors.Is(err, store.ErrConflict) {
+		return doorway.Errorf(doorway.EConflict, "This install request was completed or expired meanwhile. Start the install again from the app.")
+	}
+	return err
+}
+
+func (e *Engine) checkMember(ctx context.Context, user *doorway.User, tenantID string) error {
+	ms, err := e.Store.Memberships(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Tenant.ID == tenantID {
+			return nil
+		}
+	}
+	return doorway.Errorf(doorway.EForbidden, "You (%s) are not a member of account %q, so you cannot install apps into it.", user.Email, clip(tenantID))
+}
+
+// Decide approves or denies r on behalf of user and returns the redirect
+// that tells the app.
+func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, approve bool) (string, error) {
+	profile := e.Profiles[r.Profile]
+	if !approve {
+		if _, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Denied, Now: e.Now()}); err != nil {
+			return "", e.decideErr(err)
+		}
+		return profile.Denied(r), nil
+	}
+	if r.UserID != user.ID || r.TenantID == "" {
+		return "", doorway.Errorf(doorway.EInvalid, "Choose an account before approving.")
+	}
+	// Membership is checked again: it may have been removed since.
+	if err := e.checkMember(ctx, user, r.TenantID); err != nil {
+		return "", err
+	}
+	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)
+	if err != nil {
+		return "", err
+	}
+	now := e.Now()
+	inst, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now,
+		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_")})
+	if err != nil {
+		return "", e.decideErr(err)
+	}
+	return profile.Approved(Approval{Request: r, Installation: inst, SigningSecrets: secrets, Now: now})
+}
+
+func (e *Engine) decideErr(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return doorway.Errorf(doorway.EConflict, "This install request was already completed or has expired. Start a new install from the app if you need to.")
+	}
+	return err
+}

@@ -1,0 +1,530 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/config"
+	"github.com/doorwayhq/doorway/demo"
+	"github.com/doorwayhq/doorway/registry"
+	"github.com/doorwayhq/doorway/store/sqlite"
+)
+
+// Command returns the doorway command tree. Output goes to out; errors are
+// returned, not printed.
+func Command(in io.Reader, out io.Writer) *cobra.Command {
+	m := &Main{}
+	root := &cobra.Command{
+		Use:   "doorway",
+		Short: "Doorway is an app-installation server: install links, consent pages, signed redirects",
+		Long: `Doorway is an app-installation server for platforms with third-party apps.
+
+It serves install links that lead a user through sign-in, account choice and
+consent, and redirects back to the app with signed proof of the install.
+
+Every flag can also be set as an environment variable: DOORWAY_ and the flag
+name in capitals with - as _ (--db → DOORWAY_DB). Flags win over variables.
+
+Start here:
+  doorway demo        a seeded platform and sample app to click through
+  doorway serve       the server, on doorway.db`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			return applyEnv(cmd.Flags())
+		},
+	}
+	root.SetOut(out)
+	root.SetIn(in)
+	pf := root.PersistentFlags()
+	pf.StringVar(&m.DB, "db", "doorway.db", "SQLite database file (created if missing; the CLI is safe to use while serve runs)")
+	pf.StringVar(&m.ConfigPath, "config", "", "YAML file with branding, the permission catalog and lifetimes (see: doorway config example)")
+	pf.StringVar(&m.MasterKey, "master-key", "", "base64 32-byte key that encrypts stored secrets; prefer DOORWAY_MASTER_KEY (default: read or create <db>.key, mode 0600)")
+	pf.StringVar(&m.MasterKeyFile, "master-key-file", "", "file holding the master key (default <db>.key)")
+
+	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), configCmd())
+	return root
+}
+
+// applyEnv sets every flag not given on the command line from DOORWAY_<NAME>.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "DOORWAY_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// open opens Main for a one-shot command, quietly.
+func open(cmd *cobra.Command, m *Main) error {
+	m.Logger = discardLogger()
+	return m.Open(cmd.Context())
+}
+
+// printJSON writes exactly one JSON object.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func serveCmd(m *Main) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the Doorway server",
+		Long: `Run the Doorway server until SIGINT or SIGTERM, then finish in-flight
+requests (up to 10 s) and stop.
+
+The database is migrated at start. Health: GET /healthz.`,
+		Example: `  doorway serve
+  doorway serve --addr :8443 --issuer https://install.example.com --config doorway.yaml
+  DOORWAY_MASTER_KEY=$(openssl rand -base64 32) doorway serve --db /var/lib/doorway/doorway.db`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return serve(cmd, m, nil)
+		},
+	}
+	addServeFlags(cmd, m)
+	return cmd
+}
+
+func addServeFlags(cmd *cobra.Command, m *Main) {
+	cmd.Flags().StringVar(&m.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	cmd.Flags().StringVar(&m.Issuer, "issuer", "", "public base URL of this server, used in links and redirects (default http://<addr>)")
+	cmd.Flags().StringVar(&m.SQLiteSync, "sqlite-synchronous", "NORMAL", "NORMAL survives a process crash; FULL also survives power loss, at some write speed")
+}
+
+// serve runs m until a signal; ready, if set, runs once the server listens.
+func serve(cmd *cobra.Command, m *Main, ready func() error) error {
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	if ready != nil {
+		if err := ready(); err != nil {
+			return err
+		}
+	}
+	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", m.DB, "startup", time.Since(start).Round(time.Millisecond))
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return nil
+}
+
+func demoCmd(m *Main) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run a seeded demo platform with a sample app to click through",
+		Long: `Run Doorway with a demo user, two accounts and a sample app ("Invoicely")
+whose install redirect lands on a page that verifies the signature.
+
+The database defaults to doorway-demo.db so the demo never touches doorway.db.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !cmd.Flags().Changed("db") && os.Getenv("DOORWAY_DB") == "" {
+				m.DB = "doorway-demo.db"
+			}
+			if err := m.Open(cmd.Context()); err != nil {
+				return err
+			}
+			app := &demoMount{}
+			m.Mounts = append(m.Mounts, app)
+			return serve(cmd, m, func() error {
+				a, err := demo.Seed(cmd.Context(), m.Store, m.Identity, m.Registry, m.Issuer)
+				if err != nil {
+					return err
+				}
+				app.app.Store(a)
+				fmt.Fprintf(cmd.OutOrStdout(), `
+Doorway demo is running.
+
+  1. Open the sample app:  %s/demo-app/
+     (or the install link directly: %s)
+  2. Sign in as %s with password %s
+  3. Choose an account, approve, and see the verified redirect.
+
+Press Ctrl-C to stop.
+`, m.Issuer, a.LinkURL, demo.Email, demo.Password)
+				return nil
+			})
+		},
+	}
+	addServeFlags(cmd, m)
+	return cmd
+}
+
+// demoMount routes to the sample app once it is seeded (seeding needs the
+// server's address, which is known only after it listens).
+type demoMount struct {
+	app  atomic.Pointer[demo.App]
+	once sync.Once
+}
+
+func (d *demoMount) Mount(mux *http.ServeMux) {
+	inner := http.NewServeMux()
+	mux.Handle("/demo-app/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		app := d.app.Load()
+		if app == nil {
+			http.Error(w, "The demo is still starting; reload in a moment.", http.StatusServiceUnavailable)
+			return
+		}
+		d.once.Do(func() { app.Mount(inner) })
+		inner.ServeHTTP(w, r)
+	}))
+}
+
+func migrateCmd(m *Main) *cobra.Command {
+	return &cobra.Command{
+		Use:   "migrate",
+		Short: "Bring the database schema up to date (serve also does this at start)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			applied, err := sqlite.Migrate(cmd.Context(), m.DB)
+			if err != nil {
+				return err
+			}
+			if len(applied) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date.\n", m.DB)
+			}
+			for _, name := range applied {
+				fmt.Fprintf(cmd.OutOrStdout(), "applied %s\n", name)
+			}
+			return nil
+		},
+	}
+}
+
+func usersCmd(m *Main) *cobra.Command {
+	users := &cobra.Command{Use: "users", Short: "Manage users (people who sign in)"}
+	var email, password string
+	var stdin, asJSON bool
+	create := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a user with an email and password",
+		Example: "  doorway users create --email ada@example.com --password-stdin < password.txt",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if stdin {
+				line, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+				if err != nil && err != io.EOF {
+					return fmt.Errorf("read password from stdin: %w", err)
+				}
+				password = strings.TrimRight(line, "\r\n")
+			}
+			if email == "" || password == "" {
+				return fmt.Errorf("give --email and --password (or --password-stdin)")
+			}
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			u, err := m.Identity.CreateUser(cmd.Context(), email, password)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": u.ID, "email": u.Email})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created user %s (%s).\nNext: doorway tenants create --name \"My shop\" --owner %s\n", u.ID, u.Email, u.Email)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&email, "email", "", "the user's email (their sign-in name)")
+	create.Flags().StringVar(&password, "password", "", "the password (at least 8 characters); visible in the process list, so prefer --password-stdin")
+	create.Flags().BoolVar(&stdin, "password-stdin", false, "read the password from the first line of standard input")
+	create.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	users.AddCommand(create)
+	return users
+}
+
+func tenantsCmd(m *Main) *cobra.Command {
+	tenants := &cobra.Command{Use: "tenants", Short: "Manage tenants (the accounts apps are installed into)"}
+	var name, owner string
+	var asJSON bool
+	create := &cobra.Command{
+		Use:     "create",
+		Short:   "Create a tenant owned by an existing user",
+		Example: `  doorway tenants create --name "Acme Bakery" --owner ada@example.com`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if name == "" || owner == "" {
+				return fmt.Errorf("give --name and --owner (the owner's email)")
+			}
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			t, err := m.Identity.CreateTenant(cmd.Context(), name, owner)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": t.ID, "name": t.Name})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Created tenant %s (%s), owned by %s.\n", t.ID, t.Name, owner)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "the tenant's name, shown on the account choice page")
+	create.Flags().StringVar(&owner, "owner", "", "email of the user who owns it")
+	create.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	tenants.AddCommand(create)
+	return tenants
+}
+
+func readManifest(path string) (doorway.Manifest, error) {
+	if path == "" {
+		return doorway.Manifest{}, fmt.Errorf("give --manifest app.json (see the README for its fields)")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return doorway.Manifest{}, err
+	}
+	m, err := registry.ParseManifest(b)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, nil
+}
+
+func appsCmd(m *Main) *cobra.Command {
+	apps := &cobra.Command{Use: "apps", Short: "Register apps, add versions, rotate secrets"}
+
+	var manifestPath string
+	var asJSON bool
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Register an app from its manifest; prints its secrets once",
+		Long: `Register an app from a JSON manifest (Stripe's app manifest plus webhook_url):
+
+  {
+    "id": "com.example.invoicing",
+    "name": "Invoicing",
+    "version": "1.0.0",
+    "icon": "https://example.com/icon.png",
+    "permissions": [{"permission": "invoice_write", "purpose": "To send invoices"}],
+    "allowed_redirect_uris": ["https://example.com/callback"],
+    "webhook_url": "https://example.com/webhooks"
+  }
+
+The first version is both the live and the test version. The client secret
+and signing secret are printed now and never again.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			man, err := readManifest(manifestPath)
+			if err != nil {
+				return err
+			}
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			c, err := m.Registry.CreateApp(cmd.Context(), man)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": c.App.ID, "version_id": c.Version.ID,
+					"client_secret": c.ClientSecret, "signing_secret": c.SigningSecret})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), `Created app %s (%s %s), live and test.
+
+  client secret:  %s
+  signing secret: %s
+
+Store both now: they are not shown again (rotate with: doorway apps secrets rotate %s).
+Next: doorway links create %s --test
+`, c.App.ID, man.Name, man.Version, c.ClientSecret, c.SigningSecret, c.App.ID, c.App.ID)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&manifestPath, "manifest", "", "the app manifest (JSON)")
+	create.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+
+	versions := &cobra.Command{Use: "versions", Short: "Manage an app's immutable versions"}
+	var mode string
+	var vJSON bool
+	var vManifest string
+	add := &cobra.Command{
+		Use:   "add APP",
+		Short: "Add an immutable version from a manifest and make it the test (default) or live version",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var modes []doorway.Mode
+			switch mode {
+			case "test":
+				modes = []doorway.Mode{doorway.Test}
+			case "live":
+				modes = []doorway.Mode{doorway.Live}
+			case "both":
+				modes = []doorway.Mode{doorway.Live, doorway.Test}
+			case "none":
+			default:
+				return fmt.Errorf("--mode %q: use test, live, both or none", mode)
+			}
+			man, err := readManifest(vManifest)
+			if err != nil {
+				return err
+			}
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			v, err := m.Registry.AddVersion(cmd.Context(), args[0], man, modes...)
+			if err != nil {
+				return err
+			}
+			if vJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": v.ID, "app_id": v.AppID, "version": v.Version, "mode": mode})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Added version %s (%s) of app %s; mode: %s.\n", v.Version, v.ID, v.AppID, mode)
+			return nil
+		},
+	}
+	add.Flags().StringVar(&vManifest, "manifest", "", "the app manifest (JSON)")
+	add.Flags().StringVar(&mode, "mode", "test", "which mode gets this version: test, live, both or none")
+	add.Flags().BoolVar(&vJSON, "json", false, "print one JSON object")
+	versions.AddCommand(add)
+
+	secrets := &cobra.Command{Use: "secrets", Short: "Manage an app's secrets"}
+	var overlap time.Duration
+	var sJSON bool
+	rotate := &cobra.Command{
+		Use:   "rotate APP",
+		Short: "Issue a new client secret and signing secret; the old ones stay valid for --overlap",
+		Long: `Issue a new client secret and signing secret. The old ones stay valid for
+--overlap (default: lifetimes.secret_overlap in the config, 24h), and during
+that time install_signature carries a v1= signature for each valid secret.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			if !cmd.Flags().Changed("overlap") {
+				overlap = time.Duration(m.Config.Lifetimes.SecretOverlap)
+			}
+			if overlap < 0 {
+				return fmt.Errorf("--overlap %s must not be negative", overlap)
+			}
+			client, signing, err := m.Registry.RotateSecrets(cmd.Context(), args[0], overlap)
+			if err != nil {
+				return err
+			}
+			if sJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": args[0], "client_secret": client, "signing_secret": signing,
+					"old_secrets_expire_at": m.Now().Add(overlap).UTC().Format(time.RFC3339)})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "New secrets for %s (the old ones stay valid for %s):\n\n  client secret:  %s\n  signing secret: %s\n", args[0], overlap, client, signing)
+			return nil
+		},
+	}
+	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the old secrets stay valid")
+	rotate.Flags().BoolVar(&sJSON, "json", false, "print one JSON object")
+	secrets.AddCommand(rotate)
+
+	apps.AddCommand(create, versions, secrets)
+	return apps
+}
+
+func linksCmd(m *Main) *cobra.Command {
+	links := &cobra.Command{Use: "links", Short: "Create install links"}
+	var test, asJSON bool
+	var issuer string
+	create := &cobra.Command{
+		Use:   "create APP",
+		Short: "Create an install link for an app (live, or test with --test)",
+		Long: `Create an install link. Send users to it, optionally with
+?redirect_uri=<one of allowed_redirect_uris>&state=<your CSRF token>.
+Test links add livemode=false to the redirect and also allow
+http://localhost and http://127.0.0.1 redirect URIs.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			mode := doorway.Live
+			if test {
+				mode = doorway.Test
+			}
+			l, err := m.Registry.CreateLink(cmd.Context(), args[0], mode)
+			if err != nil {
+				return err
+			}
+			u := strings.TrimSuffix(issuer, "/") + "/apps/install/link/" + l.ID
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": l.ID, "app_id": l.AppID, "mode": string(l.Mode), "url": u})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s install link for %s:\n\n  %s\n", mode, l.AppID, u)
+			return nil
+		},
+	}
+	create.Flags().BoolVar(&test, "test", false, "a test-mode link")
+	create.Flags().StringVar(&issuer, "issuer", "http://127.0.0.1:8080", "public base URL of the server, as given to serve")
+	create.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	links.AddCommand(create)
+	return links
+}
+
+func configCmd() *cobra.Command {
+	c := &cobra.Command{Use: "config", Short: "Work with the configuration file"}
+	c.AddCommand(&cobra.Command{
+		Use:   "example",
+		Short: "Print the default configuration file, with comments, to start from",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, err := cmd.OutOrStdout().Write(config.DefaultYAML())
+			return err
+		},
+	})
+	c.AddCommand(&cobra.Command{
+		Use:   "check FILE",
+		Short: "Check a configuration file and report every problem in it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := config.Load(args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s is valid.\n", args[0])
+			return nil
+		},
+	})
+	return c
+}
+
+// Execute runs the program with os.Args and returns the exit code.
+func Execute(ctx context.Context) int {
+	cmd := Command(os.Stdin, os.Stdout)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "doorway:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,175 @@
+// Package cli is the doorway program: a Main that opens everything a command
+// needs and, for serve and demo, runs the HTTP server; and the cobra commands
+// around it. Main lives here rather than in cmd/doorway so that tests can
+// boot a whole server on :0 with a temporary database.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/config"
+	"github.com/doorwayhq/doorway/identity"
+	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/profile/stripelink"
+	"github.com/doorwayhq/doorway/registry"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+	"github.com/doorwayhq/doorway/store/sqlite"
+	"github.com/doorwayhq/doorway/web"
+)
+
+// Main is one doorway process.
+type Main struct {
+	// Settings (flags, then DOORWAY_* variables, then defaults).
+	DB            string // SQLite file
+	ConfigPath    string // optional YAML file
+	MasterKey     string // base64; when empty, read or created at MasterKeyFile
+	MasterKeyFile string // default: the database path + ".key"
+	Addr          string // listen address for Run
+	Issuer        string // public base URL; default http://Addr
+	SQLiteSync    string
+	Now           func() time.Time // default time.Now; tests set a fake clock
+	Logger        *slog.Logger     // default: text to stderr
+	Mounts        []web.Mounter    // extra routes (the demo's sample app)
+
+	// Set by Open.
+	Config   *config.Config
+	Store    store.Store
+	Keys     *secret.Keyring
+	Identity *identity.Service
+	Registry *registry.Registry
+	Engine   *install.Engine
+
+	// Set by Run.
+	ln  net.Listener
+	srv *http.Server
+}
+
+// Open loads the configuration and the master key and opens the store.
+func (m *Main) Open(ctx context.Context) error {
+	if m.Now == nil {
+		m.Now = time.Now
+	}
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if m.DB == "" {
+		m.DB = "doorway.db"
+	}
+	cfg, err := config.Load(m.ConfigPath)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	key, err := m.masterKey()
+	if err != nil {
+		return err
+	}
+	if m.Keys, err = secret.NewKeyring(key); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, m.DB, sqlite.Options{Synchronous: strings.ToUpper(m.SQLiteSync)})
+	if err != nil {
+		return err
+	}
+	m.Store = db
+	m.Identity = &identity.Service{Store: db, Now: m.Now, SessionTTL: time.Duration(cfg.Lifetimes.Session)}
+	m.Registry = &registry.Registry{Store: db, Keys: m.Keys, Catalog: cfg.Permissions, Now: m.Now}
+	m.Engine = &install.Engine{
+		Store: db, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
+		Profiles: map[doorway.Profile]install.Profile{doorway.ProfileStripeLink: stripelink.Profile{}},
+	}
+	return nil
+}
+
+func (m *Main) masterKey() ([]byte, error) {
+	if m.MasterKey != "" {
+		k, err := secret.ParseMasterKey(m.MasterKey)
+		if err != nil {
+			return nil, fmt.Errorf("DOORWAY_MASTER_KEY: %w", err)
+		}
+		return k, nil
+	}
+	path := m.MasterKeyFile
+	if path == "" {
+		path = m.DB + ".key"
+	}
+	k, created, err := secret.LoadOrCreateMasterKey(path)
+	if created {
+		abs, _ := filepath.Abs(path)
+		m.Logger.Info("created a master key; back it up with the database, or set DOORWAY_MASTER_KEY", "file", abs)
+	}
+	return k, err
+}
+
+// Run opens everything (unless Open was called) and starts serving on Addr
+// in the background. URL says where.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Store == nil {
+		if err := m.Open(ctx); err != nil {
+			return err
+		}
+	}
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another doorway running? choose another with --addr)", m.Addr, err)
+	}
+	m.ln = ln
+	if m.Issuer == "" {
+		m.Issuer = "http://" + ln.Addr().String()
+	}
+	m.Issuer = strings.TrimSuffix(m.Issuer, "/")
+	s := &web.Server{
+		Store: m.Store, Engine: m.Engine, Identity: m.Identity, Keys: m.Keys, Config: m.Config,
+		Logger: m.Logger, Now: m.Now, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: m.Mounts,
+	}
+	m.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.Logger.Error("serve", "err", err)
+		}
+	}()
+	return nil
+}
+
+// URL is the base URL the server listens on (after Run).
+func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
+
+// Close stops the server gracefully (in-flight requests get 10 s) and closes
+// the store.
+func (m *Main) Close() error {
+	var err error
+	if m.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = m.srv.Shutdown(ctx)
+	}
+	if m.Store != nil {
+		if cerr := m.Store.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// discardLogger is for commands whose output is for scripts.
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

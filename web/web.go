@@ -1,0 +1,243 @@
+// Package web assembles Doorway's HTTP surface: routes, middleware, and the
+// server-rendered install pages.
+//
+// Every response carries a Content-Security-Policy with frame-ancestors
+// 'none' and X-Frame-Options: DENY (no clickjacking of consent), and
+// Referrer-Policy: no-referrer (install URLs carry state). Every form is
+// protected twice: net/http's CrossOriginProtection rejects cross-site
+// POSTs by Sec-Fetch-Site/Origin, and each form carries a token that is an
+// HMAC of the install request and the browser-binding cookie, which a
+// cross-site page can neither read nor compute. Pages work without
+// JavaScript; there is none.
+package web
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/config"
+	"github.com/doorwayhq/doorway/identity"
+	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Mounter adds routes to the server (the demo's sample app uses it).
+type Mounter interface{ Mount(mux *http.ServeMux) }
+
+// Server is Doorway's HTTP server.
+type Server struct {
+	Store    store.Store
+	Engine   *install.Engine
+	Identity *identity.Service
+	Keys     *secret.Keyring
+	Config   *config.Config
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Secure   bool // the issuer is https: cookies get Secure
+	Mounts   []Mounter
+
+	pages map[string]*template.Template
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler {
+	s.pages = parsePages()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /{$}", s.home)
+	mux.HandleFunc("GET /static/theme.css", s.theme)
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+
+	mux.HandleFunc("GET /apps/install/link/{linkID}", s.startLink)
+	mux.HandleFunc("GET /install/{id}", s.installPage)
+	mux.HandleFunc("POST /install/{id}/signin", s.signIn)
+	mux.HandleFunc("POST /install/{id}/signout", s.signOut)
+	mux.HandleFunc("POST /install/{id}/tenant", s.chooseTenant)
+	mux.HandleFunc("POST /install/{id}/decision", s.decide)
+	for _, m := range s.Mounts {
+		m.Mount(mux)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, doorway.Errorf(doorway.ENotFound, "There is no page at %s.", r.URL.Path))
+	})
+
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, doorway.Errorf(doorway.EForbidden, "This form was sent from another site, so it was refused. Go back to the install page and try again."))
+	}))
+	return s.recoverer(s.logRequests(securityHeaders(cop.Handler(mux))))
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"status": "ok"})
+}
+
+func (s *Server) home(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "home", page{Title: s.Config.Platform.Name})
+}
+
+func (s *Server) theme(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	fmt.Fprintf(w, ":root { --accent: %s; }\n", s.Config.Platform.AccentColor)
+}
+
+// defaultCSP allows only our own styles and https images (app icons), and
+// forms that post to us.
+const defaultCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", defaultCSP)
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// logRequests logs one line per request. It logs the path but never the
+// query: install URLs carry state and, later, tokens.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method),
+			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
+	})
+}
+
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.Error("panic", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.fail(w, r, fmt.Errorf("panic: %v", v))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// statusOf maps an error code to an HTTP status.
+func statusOf(code string) int {
+	switch code {
+	case doorway.EInvalid:
+		return http.StatusBadRequest
+	case doorway.ENotFound:
+		return http.StatusNotFound
+	case doorway.EConflict:
+		return http.StatusConflict
+	case doorway.EExpired:
+		return http.StatusGone
+	case doorway.EUnauthorized:
+		return http.StatusUnauthorized
+	case doorway.EForbidden:
+		return http.StatusForbidden
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// fail renders an error page. Internal errors are logged and shown as a
+// generic message; all others are shown as they are.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := doorway.ErrorCode(err)
+	if code == doorway.EInternal {
+		s.Logger.Error("internal error", "path", r.URL.Path, "err", err)
+	}
+	title := "This install cannot continue"
+	if code == doorway.EInternal {
+		title = "Something went wrong on our side"
+	}
+	s.render(w, r, statusOf(code), "error", page{Title: title, Error: doorway.ErrorMessage(err)})
+}
+
+func parsePages() map[string]*template.Template {
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"home", "error", "signin", "tenant", "consent"} {
+		pages[name] = template.Must(template.New("layout.html").Funcs(template.FuncMap{
+			"hostOf":  hostOf,
+			"initial": initial,
+		}).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+	}
+	return pages
+}
+
+// page is the data every template gets.
+type page struct {
+	Title     string
+	Platform  config.Platform
+	Error     string
+	CSRF      string
+	Request   *doorway.InstallRequest
+	App       *doorway.AppVersion
+	User      *doorway.User
+	Email     string
+	Tenants   []store.Membership
+	Tenant    *doorway.Tenant
+	Perms     []permissionView
+	CanSwitch bool
+}
+
+type permissionView struct {
+	Name, Description, Purpose string
+}
+
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
+	p.Platform = s.Config.Platform
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := s.pages[name].Execute(buf, p); err != nil {
+		s.Logger.Error("render", "page", name, "err", err)
+		http.Error(w, "Internal error.", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
