@@ -74,6 +74,8 @@ type Store interface {
 	Decide(ctx context.Context, d Decision) (*doorway.Installation, error)
 
 	Installation(ctx context.Context, id string) (*doorway.Installation, error)
+	// InstallationFor finds the installation of an app in a tenant and mode.
+	InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error)
 	// Events returns an installation's events in sequence order.
 	Events(ctx context.Context, installationID string) ([]doorway.Event, error)
 

@@ -401,6 +401,12 @@ func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installatio
 	return i, notFound(err, "installation", id)
 }
 
+func (db *DB) InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error) {
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations
+		WHERE app_id = ? AND tenant_id = ? AND mode = ?`, appID, tenantID, mode))
+	return i, notFound(err, "installation of app in tenant", appID+" "+tenantID)
+}
+
 func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, type, app_id, installation_id, tenant_id, user_id, mode, permissions,
 		sequence, state, created_at FROM events WHERE installation_id = ? ORDER BY sequence`, installationID)

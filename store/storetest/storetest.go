@@ -310,6 +310,13 @@ func testApprove(t *testing.T, s store.Store) {
 	if got.ID != inst.ID || fmt.Sprint(got.Permissions) != fmt.Sprint(inst.Permissions) {
 		t.Fatalf("Installation = %+v, want %+v", got, inst)
 	}
+	got, err = s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Live)
+	must(t, err)
+	if got.ID != inst.ID {
+		t.Fatalf("InstallationFor = %s, want %s", got.ID, inst.ID)
+	}
+	_, err = s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Test)
+	wantErr(t, err, store.ErrNotFound)
 	r, _ = s.InstallRequest(ctx, f.req.ID)
 	if r.Decision != doorway.Approved || !r.DecidedAt.Equal(at) {
 		t.Fatalf("request after approval = %+v", r)

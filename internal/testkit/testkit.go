@@ -1,0 +1,258 @@
+// Package testkit boots a whole Doorway (the same Main as the binary) on
+// 127.0.0.1:0 with a temporary SQLite database and a clock the test moves,
+// and drives it like a browser over real HTTP.
+package testkit
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/internal/cli"
+	"github.com/doorwayhq/doorway/registry"
+)
+
+// Clock is a settable clock. It starts at the real time, so signatures it
+// makes are also valid for verifiers that read the real clock.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// Server is a running Doorway.
+type Server struct {
+	*cli.Main
+	Clock *Clock
+	Dir   string
+}
+
+// Start runs a Doorway for the test and stops it at cleanup.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	dir := t.TempDir()
+	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
+	m := &cli.Main{
+		DB:     filepath.Join(dir, "doorway.db"),
+		Addr:   "127.0.0.1:0",
+		Now:    clock.Now,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return &Server{Main: m, Clock: clock, Dir: dir}
+}
+
+// Password is the password of users made by User.
+const Password = "correct horse battery"
+
+// User creates a user with Password.
+func (s *Server) User(t testing.TB, email string) *doorway.User {
+	t.Helper()
+	u, err := s.Identity.CreateUser(context.Background(), email, Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// Tenant creates a tenant owned by the user with ownerEmail.
+func (s *Server) Tenant(t testing.TB, name, ownerEmail string) *doorway.Tenant {
+	t.Helper()
+	tn, err := s.Identity.CreateTenant(context.Background(), name, ownerEmail)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// App registers an app with the given redirect URIs and two permissions.
+func (s *Server) App(t testing.TB, redirects ...string) *registry.Created {
+	t.Helper()
+	c, err := s.Registry.CreateApp(context.Background(), doorway.Manifest{
+		ID: "com.example.invoicing", Name: "Invoicing", Version: "1.0.0",
+		Permissions: []doorway.PermissionRequest{
+			{Permission: "customer_read", Purpose: "To address invoices."},
+			{Permission: "invoice_write", Purpose: "To send invoices for you."},
+		},
+		AllowedRedirectURIs: redirects,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Link creates an install link and returns its URL.
+func (s *Server) Link(t testing.TB, appID string, mode doorway.Mode) string {
+	t.Helper()
+	l, err := s.Registry.CreateLink(context.Background(), appID, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.URL() + "/apps/install/link/" + l.ID
+}
+
+// Browser is an HTTP client with cookies that does not follow redirects, so
+// a test sees where each step sends it.
+type Browser struct {
+	t      testing.TB
+	Client *http.Client
+	Base   string
+}
+
+// Browser returns a new browser with an empty cookie jar.
+func (s *Server) Browser(t testing.TB) *Browser {
+	jar, _ := cookiejar.New(nil)
+	return &Browser{t: t, Base: s.URL(), Client: &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Page is a response with its body read.
+type Page struct {
+	Status   int
+	Location string
+	Header   http.Header
+	Body     string
+}
+
+// CSRF returns the form token on the page.
+func (p *Page) CSRF() string {
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(p.Body)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// Do sends a request. A relative URL is taken against the server.
+func (b *Browser) Do(req *http.Request) *Page {
+	b.t.Helper()
+	resp, err := b.Client.Do(req)
+	if err != nil {
+		b.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return &Page{Status: resp.StatusCode, Location: resp.Header.Get("Location"), Header: resp.Header, Body: string(body)}
+}
+
+func (b *Browser) abs(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return b.Base + u
+	}
+	return u
+}
+
+// Get fetches a URL.
+func (b *Browser) Get(u string) *Page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.abs(u), nil)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.Do(req)
+}
+
+// Post submits a form.
+func (b *Browser) Post(u string, form url.Values) *Page {
+	b.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, b.abs(u), strings.NewReader(form.Encode()))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return b.Do(req)
+}
+
+// Follow fetches p's Location while it points at the server, and returns
+// the first page that is not such a redirect.
+func (b *Browser) Follow(p *Page) *Page {
+	b.t.Helper()
+	for i := 0; p.Location != "" && (strings.HasPrefix(p.Location, "/") || strings.HasPrefix(p.Location, b.Base)); i++ {
+		if i > 10 {
+			b.t.Fatalf("more than 10 redirects, at %s", p.Location)
+		}
+		p = b.Get(p.Location)
+	}
+	return p
+}
+
+// Flow is an install in progress.
+type Flow struct {
+	B       *Browser
+	Path    string // /install/req_…
+	Current *Page
+}
+
+// Start opens an install URL and follows it to the first install page.
+func (b *Browser) Start(installURL string) *Flow {
+	b.t.Helper()
+	first := b.Get(installURL)
+	if first.Status != http.StatusSeeOther || !strings.HasPrefix(first.Location, "/install/") {
+		b.t.Fatalf("GET %s = %d (Location %q), want 303 to /install/…; body:\n%s", installURL, first.Status, first.Location, first.Body)
+	}
+	return &Flow{B: b, Path: first.Location, Current: b.Follow(first)}
+}
+
+// Submit posts a form of the flow's current page to /install/…/<step>,
+// adding its CSRF token.
+func (f *Flow) Submit(step string, form url.Values) *Page {
+	f.B.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if !form.Has("csrf") {
+		form.Set("csrf", f.Current.CSRF())
+	}
+	return f.B.Post(f.Path+"/"+step, form)
+}
+
+// SignIn signs in and follows to the next page.
+func (f *Flow) SignIn(email, password string) *Page {
+	f.B.t.Helper()
+	f.Current = f.B.Follow(f.Submit("signin", url.Values{"email": {email}, "password": {password}}))
+	return f.Current
+}
+
+// Choose picks a tenant and follows to the consent page.
+func (f *Flow) Choose(tenantID string) *Page {
+	f.B.t.Helper()
+	f.Current = f.B.Follow(f.Submit("tenant", url.Values{"tenant": {tenantID}}))
+	return f.Current
+}
+
+// Decide presses Install ("approve") or Cancel ("cancel") and returns the
+// response, which for a decision is a redirect to the app.
+func (f *Flow) Decide(decision string) *Page {
+	f.B.t.Helper()
+	return f.Submit("decision", url.Values{"decision": {decision}})
+}

@@ -1,0 +1,245 @@
+package web_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v85/webhook"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/internal/testkit"
+)
+
+const appCallback = "https://app.example/cb"
+
+// stripePayload builds the signed payload the way Stripe documents it (keys
+// state, user_id, account_id; state null when absent), independently of
+// Doorway's code.
+func stripePayload(t *testing.T, q url.Values) []byte {
+	t.Helper()
+	var state any // nil marshals as null
+	if q.Has("state") {
+		state = q.Get("state")
+	}
+	b, err := json.Marshal(struct {
+		State     any    `json:"state"`
+		UserID    string `json:"user_id"`
+		AccountID string `json:"account_id"`
+	}{state, q.Get("user_id"), q.Get("account_id")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func redirectQuery(t *testing.T, p *testkit.Page, wantPrefix string) url.Values {
+	t.Helper()
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, wantPrefix+"?") {
+		t.Fatalf("decision = %d to %q, want 303 to %s?…; body:\n%s", p.Status, p.Location, wantPrefix, p.Body)
+	}
+	u, err := url.Parse(p.Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Query()
+}
+
+func TestInstallLinkApproveWithTenantChoice(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	s.Tenant(t, "Acme Bakery", ada.Email)
+	studio := s.Tenant(t, "Blue Harbor Studio", ada.Email)
+	app := s.App(t, appCallback)
+	link := s.Link(t, app.App.ID, doorway.Live)
+
+	b := s.Browser(t)
+	f := b.Start(link + "?redirect_uri=" + url.QueryEscape(appCallback) + "&state=xyz-123")
+	if !strings.Contains(f.Current.Body, "Sign in") || !strings.Contains(f.Current.Body, "Invoicing") {
+		t.Fatalf("first page is not the sign-in page for Invoicing:\n%s", f.Current.Body)
+	}
+	page := f.SignIn(ada.Email, testkit.Password)
+	if !strings.Contains(page.Body, "Choose an account") || !strings.Contains(page.Body, "Acme Bakery") || !strings.Contains(page.Body, "Blue Harbor Studio") {
+		t.Fatalf("after sign-in with two tenants, want the account choice:\n%s", page.Body)
+	}
+	page = f.Choose(studio.ID)
+	for _, want := range []string{"Install Invoicing", "Blue Harbor Studio", "See your customers", "To address invoices.",
+		"Create and send invoices", "To send invoices for you.", "app.example"} {
+		if !strings.Contains(page.Body, want) {
+			t.Errorf("consent page lacks %q", want)
+		}
+	}
+	if csp := page.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://app.example") || !strings.Contains(csp, "frame-ancestors 'none'") {
+		t.Errorf("consent CSP = %q, want form-action to allow the app's origin and frame-ancestors 'none'", csp)
+	}
+	if strings.Contains(page.Body, "Test mode") {
+		t.Errorf("a live install shows the test-mode badge")
+	}
+
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("user_id") != ada.ID || q.Get("account_id") != studio.ID || q.Get("state") != "xyz-123" || q.Has("livemode") {
+		t.Fatalf("redirect query = %v, want user_id %s, account_id %s, state xyz-123 and no livemode", q, ada.ID, studio.ID)
+	}
+	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), app.SigningSecret); err != nil {
+		t.Fatalf("stripe-go rejects install_signature: %v", err)
+	}
+	forged := url.Values{"user_id": {ada.ID}, "account_id": {"tnt_someone_else"}, "state": {"xyz-123"}}
+	if err := webhook.ValidatePayload(stripePayload(t, forged), q.Get("install_signature"), app.SigningSecret); err == nil {
+		t.Fatalf("the signature also validates for another account_id")
+	}
+
+	inst, err := s.Store.InstallationFor(context.Background(), app.App.ID, studio.ID, doorway.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inst.Status != doorway.SetupIncomplete || inst.InstalledBy != ada.ID || len(inst.Permissions) != 2 {
+		t.Fatalf("installation = %+v", inst)
+	}
+	events, _ := s.Store.Events(context.Background(), inst.ID)
+	if len(events) != 1 || events[0].Type != doorway.EventInstalled || events[0].State != "xyz-123" {
+		t.Fatalf("events = %+v, want one app.installed echoing the state", events)
+	}
+
+	// The request is single-use: the same page cannot approve again.
+	again := f.Decide("approve")
+	if again.Status != http.StatusConflict || again.Location != "" {
+		t.Fatalf("second approval = %d (Location %q), want 409 and no redirect", again.Status, again.Location)
+	}
+}
+
+func TestInstallLinkSingleTenantTestModeNoState(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	acme := s.Tenant(t, "Acme Bakery", ada.Email)
+	local := "http://127.0.0.1:9999/callback"
+	app := s.App(t, local, appCallback)
+	link := s.Link(t, app.App.ID, doorway.Test)
+
+	b := s.Browser(t)
+	f := b.Start(link) // no redirect_uri: the first registered one
+	page := f.SignIn(ada.Email, testkit.Password)
+	if !strings.Contains(page.Body, "Install Invoicing") || !strings.Contains(page.Body, "Test mode") {
+		t.Fatalf("with one tenant, sign-in should lead straight to the test-mode consent page:\n%s", page.Body)
+	}
+	q := redirectQuery(t, f.Decide("approve"), local)
+	if q.Get("livemode") != "false" || q.Has("state") || q.Get("account_id") != acme.ID {
+		t.Fatalf("redirect query = %v, want livemode=false, no state, account_id %s", q, acme.ID)
+	}
+	payload := stripePayload(t, q)
+	if !strings.HasPrefix(string(payload), `{"state":null,`) {
+		t.Fatalf("test built payload %s", payload)
+	}
+	if err := webhook.ValidatePayload(payload, q.Get("install_signature"), app.SigningSecret); err != nil {
+		t.Fatalf("stripe-go rejects install_signature without state: %v", err)
+	}
+}
+
+func TestInstallLinkCancel(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	acme := s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	link := s.Link(t, app.App.ID, doorway.Live)
+
+	for _, tc := range []struct{ query, want string }{
+		{"?state=abc%20def", appCallback + "?error=access_denied&error_description=The%20user%20denied%20your%20request&state=abc%20def"},
+		{"", appCallback + "?error=access_denied&error_description=The%20user%20denied%20your%20request"},
+	} {
+		b := s.Browser(t)
+		f := b.Start(link + tc.query)
+		f.SignIn(ada.Email, testkit.Password)
+		p := f.Decide("cancel")
+		if p.Status != http.StatusSeeOther || p.Location != tc.want {
+			t.Errorf("cancel = %d to %q, want 303 to %q", p.Status, p.Location, tc.want)
+		}
+	}
+	if _, err := s.Store.InstallationFor(context.Background(), app.App.ID, acme.ID, doorway.Live); err == nil {
+		t.Fatalf("cancel created an installation")
+	}
+}
+
+func TestInstallSignatureDuringSecretRotation(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	link := s.Link(t, app.App.ID, doorway.Live)
+	_, newSigning, err := s.Registry.RotateSecrets(context.Background(), app.App.ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := func() url.Values {
+		f := s.Browser(t).Start(link + "?state=s1")
+		f.SignIn(ada.Email, testkit.Password)
+		return redirectQuery(t, f.Decide("approve"), appCallback)
+	}
+	q := install()
+	if n := strings.Count(q.Get("install_signature"), "v1="); n != 2 {
+		t.Fatalf("install_signature %q has %d v1 entries during the overlap, want 2", q.Get("install_signature"), n)
+	}
+	for _, sec := range []string{app.SigningSecret, newSigning} {
+		if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), sec); err != nil {
+			t.Errorf("stripe-go rejects the signature for one of the valid secrets: %v", err)
+		}
+	}
+	s.Clock.Advance(time.Hour + time.Second)
+	q = install()
+	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), app.SigningSecret); err == nil {
+		t.Errorf("the old signing secret still verifies after the overlap")
+	}
+	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), newSigning); err != nil {
+		t.Errorf("the new signing secret does not verify: %v", err)
+	}
+}
+
+func TestConcurrentApproveMakesOneInstallation(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	acme := s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	f := s.Browser(t).Start(s.Link(t, app.App.ID, doorway.Live) + "?state=once")
+	f.SignIn(ada.Email, testkit.Password)
+
+	const n = 20
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = f.Decide("approve").Status
+		}()
+	}
+	wg.Wait()
+	counts := map[int]int{}
+	for _, st := range statuses {
+		counts[st]++
+	}
+	if counts[http.StatusSeeOther] != 1 || counts[http.StatusConflict] != n-1 {
+		t.Fatalf("statuses of %d concurrent approvals = %v, want one 303 and %d 409", n, counts, n-1)
+	}
+	inst, err := s.Store.InstallationFor(context.Background(), app.App.ID, acme.ID, doorway.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events, _ := s.Store.Events(context.Background(), inst.ID); len(events) != 1 {
+		t.Fatalf("events = %d, want 1", len(events))
+	}
+}
+
+func TestSecurityHeadersOnEveryPage(t *testing.T) {
+	s := testkit.Start(t)
+	b := s.Browser(t)
+	for _, path := range []string{"/", "/healthz", "/apps/install/link/lnk_nope", "/install/req_nope", "/no/such/page", "/static/style.css"} {
+		p := b.Get(path)
+		if !strings.Contains(p.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'") ||
+			p.Header.Get("X-Frame-Options") != "DENY" || p.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Errorf("GET %s: security headers missing: %v", path, p.Header)
+		}
+	}
+}
