@@ -6,12 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -104,7 +101,7 @@ The database is migrated at start. Health: GET /healthz.`,
   DOORWAY_MASTER_KEY=$(openssl rand -base64 32) doorway serve --db /var/lib/doorway/doorway.db`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return serve(cmd, m, nil)
+			return serve(cmd, m)
 		},
 	}
 	addServeFlags(cmd, m)
@@ -117,8 +114,8 @@ func addServeFlags(cmd *cobra.Command, m *Main) {
 	cmd.Flags().StringVar(&m.SQLiteSync, "sqlite-synchronous", "NORMAL", "NORMAL survives a process crash; FULL also survives power loss, at some write speed")
 }
 
-// serve runs m until a signal; ready, if set, runs once the server listens.
-func serve(cmd *cobra.Command, m *Main, ready func() error) error {
+// serve runs m until a signal.
+func serve(cmd *cobra.Command, m *Main) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
@@ -126,11 +123,6 @@ func serve(cmd *cobra.Command, m *Main, ready func() error) error {
 		return err
 	}
 	defer m.Close()
-	if ready != nil {
-		if err := ready(); err != nil {
-			return err
-		}
-	}
 	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", m.DB, "startup", time.Since(start).Round(time.Millisecond))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
@@ -150,18 +142,14 @@ The database defaults to doorway-demo.db so the demo never touches doorway.db.`,
 			if !cmd.Flags().Changed("db") && os.Getenv("DOORWAY_DB") == "" {
 				m.DB = "doorway-demo.db"
 			}
-			if err := m.Open(cmd.Context()); err != nil {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			a, err := m.RunDemo(ctx)
+			if err != nil {
 				return err
 			}
-			app := &demoMount{}
-			m.Mounts = append(m.Mounts, app)
-			return serve(cmd, m, func() error {
-				a, err := demo.Seed(cmd.Context(), m.Store, m.Identity, m.Registry, m.Issuer)
-				if err != nil {
-					return err
-				}
-				app.app.Store(a)
-				fmt.Fprintf(cmd.OutOrStdout(), `
+			defer m.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), `
 Doorway demo is running.
 
   1. Open the sample app:  %s/demo-app/
@@ -171,32 +159,13 @@ Doorway demo is running.
 
 Press Ctrl-C to stop.
 `, m.Issuer, a.LinkURL, demo.Email, demo.Password)
-				return nil
-			})
+			<-ctx.Done()
+			m.Logger.Info("shutting down")
+			return nil
 		},
 	}
 	addServeFlags(cmd, m)
 	return cmd
-}
-
-// demoMount routes to the sample app once it is seeded (seeding needs the
-// server's address, which is known only after it listens).
-type demoMount struct {
-	app  atomic.Pointer[demo.App]
-	once sync.Once
-}
-
-func (d *demoMount) Mount(mux *http.ServeMux) {
-	inner := http.NewServeMux()
-	mux.Handle("/demo-app/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		app := d.app.Load()
-		if app == nil {
-			http.Error(w, "The demo is still starting; reload in a moment.", http.StatusServiceUnavailable)
-			return
-		}
-		d.once.Do(func() { app.Mount(inner) })
-		inner.ServeHTTP(w, r)
-	}))
 }
 
 func migrateCmd(m *Main) *cobra.Command {

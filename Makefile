@@ -1,0 +1,23 @@
+# Doorway. `make test` is what CI runs (through .ci/run).
+GO ?= go
+
+.PHONY: build demo test lint vet staticcheck fmt-check
+
+build:
+	$(GO) build -o bin/doorway ./cmd/doorway
+
+demo:
+	$(GO) run ./cmd/doorway demo
+
+test: fmt-check vet staticcheck
+	$(GO) test -race -count=1 ./...
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
