@@ -100,6 +100,18 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	return f, true
 }
 
+// loadSignedIn is load for steps that need a signed-in user; a signed-out
+// browser (say, a session that expired) is sent back to the install page,
+// which asks it to sign in.
+func (s *Server) loadSignedIn(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	f, ok := s.load(w, r)
+	if ok && f.user == nil {
+		s.again(w, r, f)
+		return nil, false
+	}
+	return f, ok
+}
+
 func (s *Server) again(w http.ResponseWriter, r *http.Request, f *flow) {
 	http.Redirect(w, r, "/install/"+f.req.ID, http.StatusSeeOther)
 }
@@ -214,12 +226,8 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) chooseTenant(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.load(w, r)
+	f, ok := s.loadSignedIn(w, r)
 	if !ok {
-		return
-	}
-	if f.user == nil {
-		s.again(w, r, f)
 		return
 	}
 	tenant := r.PostForm.Get("tenant")
@@ -235,12 +243,8 @@ func (s *Server) chooseTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.load(w, r)
+	f, ok := s.loadSignedIn(w, r)
 	if !ok {
-		return
-	}
-	if f.user == nil {
-		s.again(w, r, f)
 		return
 	}
 	var approve bool
