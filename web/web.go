@@ -47,7 +47,6 @@ type Server struct {
 	Keys     *secret.Keyring
 	Config   *config.Config
 	Logger   *slog.Logger
-	Now      func() time.Time
 	Secure   bool // the issuer is https: cookies get Secure
 	Mounts   []Mounter
 

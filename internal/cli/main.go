@@ -132,7 +132,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Issuer = strings.TrimSuffix(m.Issuer, "/")
 	s := &web.Server{
 		Store: m.Store, Engine: m.Engine, Identity: m.Identity, Keys: m.Keys, Config: m.Config,
-		Logger: m.Logger, Now: m.Now, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: m.Mounts,
+		Logger: m.Logger, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: m.Mounts,
 	}
 	m.srv = &http.Server{
 		Handler:           s.Handler(),
