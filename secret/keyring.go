@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // MasterKeySize is the length of a master key in bytes.
@@ -27,6 +28,7 @@ type Keyring struct {
 	current string
 	aeads   map[string]cipher.AEAD
 	master  []byte
+	macKeys sync.Map // purpose → derived key, so MAC does no HKDF per call
 }
 
 // NewKeyring returns a keyring that seals with master (MasterKeySize bytes)
@@ -94,8 +96,12 @@ func (k *Keyring) Open(sealed, context string) (string, error) {
 // MAC returns a hex HMAC-SHA256 of msg under a key derived from the master
 // key for purpose. Every node with the same master key computes the same MAC.
 func (k *Keyring) MAC(purpose, msg string) string {
-	key, _ := hkdf.Key(sha256.New, k.master, nil, "doorway mac v1 "+purpose, 32)
-	m := hmac.New(sha256.New, key)
+	key, ok := k.macKeys.Load(purpose)
+	if !ok {
+		derived, _ := hkdf.Key(sha256.New, k.master, nil, "doorway mac v1 "+purpose, 32)
+		key, _ = k.macKeys.LoadOrStore(purpose, derived)
+	}
+	m := hmac.New(sha256.New, key.([]byte))
 	m.Write([]byte(msg))
 	return hex.EncodeToString(m.Sum(nil))
 }

@@ -36,7 +36,7 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (*doorway.User, error) // email compared case-insensitively
 	CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID string) error
 	Tenant(ctx context.Context, id string) (*doorway.Tenant, error)
-	AddMember(ctx context.Context, tenantID, userID string, role doorway.Role) error
+	AddMember(ctx context.Context, tenantID, userID string, role doorway.Role, now time.Time) error
 	Memberships(ctx context.Context, userID string) ([]Membership, error) // by tenant name
 
 	// Browser sessions, looked up by the hash of the cookie's token.

@@ -82,9 +82,9 @@ func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
 	return &t, nil
 }
 
-func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorway.Role) error {
+func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorway.Role, now time.Time) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role`, tenantID, userID, role, ms(time.Now()))
+		ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role`, tenantID, userID, role, ms(now))
 	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
 		return fmt.Errorf("tenant %q or user %q: %w", tenantID, userID, store.ErrNotFound)
 	}

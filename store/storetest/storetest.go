@@ -152,7 +152,7 @@ func testTenants(t *testing.T, s store.Store) {
 	other := newUser(t, s, "other@example.com")
 	b := newTenant(t, s, "Beta", owner.ID)
 	a := newTenant(t, s, "Alpha", owner.ID)
-	must(t, s.AddMember(ctx, b.ID, other.ID, doorway.Member))
+	must(t, s.AddMember(ctx, b.ID, other.ID, doorway.Member, t0))
 
 	ms, err := s.Memberships(ctx, owner.ID)
 	must(t, err)
