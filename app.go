@@ -53,6 +53,18 @@ type Manifest struct {
 	Permissions         []PermissionRequest `json:"permissions"`
 	AllowedRedirectURIs []string            `json:"allowed_redirect_uris"`
 	WebhookURL          string              `json:"webhook_url,omitempty"`
+	// AppURL is where a platform-initiated install of a wix-oauth app
+	// sends the user first, with a single-use token.
+	AppURL string `json:"app_url,omitempty"`
+}
+
+// PermissionNames returns the names of the permissions the manifest asks for.
+func (m *Manifest) PermissionNames() []string {
+	out := make([]string, len(m.Permissions))
+	for i, p := range m.Permissions {
+		out[i] = p.Permission
+	}
+	return out
 }
 
 // PermissionRequest is one permission an app asks for and why, shown to the
@@ -117,6 +129,11 @@ func (m *Manifest) Validate(catalog Catalog) error {
 	for i, raw := range m.AllowedRedirectURIs {
 		if err := checkRegisteredURL(raw); err != "" {
 			add(`"allowed_redirect_uris[%d]" %q %s`, i, raw, err)
+		}
+	}
+	if m.AppURL != "" {
+		if err := checkRegisteredURL(m.AppURL); err != "" {
+			add(`"app_url" %q %s`, m.AppURL, err)
 		}
 	}
 	if m.WebhookURL != "" {

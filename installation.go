@@ -25,6 +25,10 @@ type InstallRequest struct {
 	State       string
 	HasState    bool   // state="" and no state differ on the wire
 	BrowserHash string // hash of the browser-binding cookie
+	// oauth2: the PKCE S256 challenge and the scope asked for (nil: all of
+	// the version's permissions).
+	CodeChallenge string
+	Scope         []string
 	UserID      string // set at tenant choice
 	TenantID    string // set at tenant choice
 	CreatedAt   time.Time
@@ -61,13 +65,16 @@ type Installation struct {
 	VersionID   string
 	Permissions []string // the current grant
 	InstalledBy string   // user id of the latest approval
+	GrantID     string   // the install grant of the latest approval
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }
 
 // Event types.
 const (
-	EventInstalled = "app.installed"
+	EventInstalled      = "app.installed"
+	EventSetupCompleted = "app.setup_completed"
+	EventUninstalled    = "app.uninstalled"
 )
 
 // Event is a lifecycle event, written in the same transaction as the change

@@ -40,6 +40,12 @@ type Lifetimes struct {
 	InstallRequest Duration `yaml:"install_request"` // default 10m
 	Session        Duration `yaml:"session"`         // default 12h
 	SecretOverlap  Duration `yaml:"secret_overlap"`  // default 24h
+	AccessToken    Duration `yaml:"access_token"`    // oauth2 access tokens; default 1h
+	RefreshGrace   Duration `yaml:"refresh_grace"`   // default 10s
+	KeyOverlap     Duration `yaml:"key_overlap"`     // default 24h
+	// RevocationDelay is the longest the guard package trusts a cached
+	// answer that a token's installation is still installed; default 30s.
+	RevocationDelay Duration `yaml:"revocation_delay"`
 }
 
 // Duration is a time.Duration written as "10m".
@@ -115,6 +121,18 @@ func (c *Config) applyDefaults() {
 	if c.Lifetimes.SecretOverlap == 0 {
 		c.Lifetimes.SecretOverlap = Duration(24 * time.Hour)
 	}
+	if c.Lifetimes.AccessToken == 0 {
+		c.Lifetimes.AccessToken = Duration(time.Hour)
+	}
+	if c.Lifetimes.RefreshGrace == 0 {
+		c.Lifetimes.RefreshGrace = Duration(10 * time.Second)
+	}
+	if c.Lifetimes.KeyOverlap == 0 {
+		c.Lifetimes.KeyOverlap = Duration(24 * time.Hour)
+	}
+	if c.Lifetimes.RevocationDelay == 0 {
+		c.Lifetimes.RevocationDelay = Duration(30 * time.Second)
+	}
 }
 
 var (
@@ -146,6 +164,14 @@ func (c *Config) Validate() error {
 		"lifetimes.install_request %s must be between 1m and 1h", time.Duration(c.Lifetimes.InstallRequest))
 	check(time.Duration(c.Lifetimes.Session) < 5*time.Minute, "lifetimes.session %s must be at least 5m", time.Duration(c.Lifetimes.Session))
 	check(time.Duration(c.Lifetimes.SecretOverlap) < 0, "lifetimes.secret_overlap must not be negative")
+	check(time.Duration(c.Lifetimes.AccessToken) < time.Minute || time.Duration(c.Lifetimes.AccessToken) > 24*time.Hour,
+		"lifetimes.access_token %s must be between 1m and 24h", time.Duration(c.Lifetimes.AccessToken))
+	check(time.Duration(c.Lifetimes.RefreshGrace) < 0 || time.Duration(c.Lifetimes.RefreshGrace) > time.Minute,
+		"lifetimes.refresh_grace %s must be between 0s and 1m (longer lets a stolen refresh token be reused unnoticed)", time.Duration(c.Lifetimes.RefreshGrace))
+	check(time.Duration(c.Lifetimes.KeyOverlap) < 4*time.Hour,
+		"lifetimes.key_overlap %s must be at least 4h, the life of an instance token, or tokens stop verifying early", time.Duration(c.Lifetimes.KeyOverlap))
+	check(time.Duration(c.Lifetimes.RevocationDelay) < time.Second || time.Duration(c.Lifetimes.RevocationDelay) > 5*time.Minute,
+		"lifetimes.revocation_delay %s must be between 1s and 5m", time.Duration(c.Lifetimes.RevocationDelay))
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}

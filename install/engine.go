@@ -31,11 +31,17 @@ type Profile interface {
 	Denied(r *doorway.InstallRequest) string
 }
 
+// CodeIssuer is a Profile whose approvals carry an authorization code.
+type CodeIssuer interface {
+	IssuesCode() bool
+}
+
 // Approval is what a profile needs to render a successful install.
 type Approval struct {
 	Request        *doorway.InstallRequest
 	Installation   *doorway.Installation
 	SigningSecrets []string // valid now, newest first
+	Code           string   // for a CodeIssuer: the authorization code
 	Now            time.Time
 }
 
@@ -56,13 +62,33 @@ type Engine struct {
 
 // Start is a parsed entry URL.
 type Start struct {
-	Profile     doorway.Profile
-	LinkID      string // the app and mode come from the link
+	Profile doorway.Profile
+	LinkID  string // stripe-link: the app and mode come from the link
+	AppID   string // the other profiles name the app
+	// Mode, for AppID: "" picks the live version, or the test version when
+	// the app has no live one.
+	Mode        doorway.Mode
 	RedirectURI string
 	HasRedirect bool
+	// KeepQuery (wix-external): the redirect's query is the app's own state;
+	// only scheme, host, port and path must match a registered URI.
+	KeepQuery   bool
 	State       string
 	HasState    bool
 	BrowserHash string // hash of the browser-binding cookie
+	// InstallToken (wix-oauth), when given, must be an unused install token
+	// of this app; it is used up here and decides the mode.
+	InstallToken  string
+	CodeChallenge string   // oauth2: PKCE S256
+	Scope         []string // oauth2: nil asks for all the version's permissions
+}
+
+// Target is what an entry URL installs and where the browser returns.
+type Target struct {
+	App         *doorway.App
+	Version     *doorway.AppVersion
+	Mode        doorway.Mode
+	RedirectURI string
 }
 
 // MaxStateLen is the longest state accepted. State is echoed in a URL and
@@ -70,40 +96,93 @@ type Start struct {
 // encoder writes the same way.
 const MaxStateLen = 1024
 
+// CodeTTL is how long an authorization code lives (RFC 6749 §4.1.2
+// recommends at most ten minutes).
+const CodeTTL = 10 * time.Minute
+
 // Start validates an entry URL and creates an install request.
 func (e *Engine) Start(ctx context.Context, s Start) (*doorway.InstallRequest, error) {
-	if _, ok := e.Profiles[s.Profile]; !ok {
-		return nil, fmt.Errorf("install profile %q is not configured", s.Profile)
-	}
-	link, err := e.Store.Link(ctx, s.LinkID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, doorway.Errorf(doorway.ENotFound, "There is no install link %q. Check that the link was copied whole, or ask the app's developer for a new one.", clip(s.LinkID))
-	} else if err != nil {
-		return nil, err
-	}
-	app, err := e.Store.App(ctx, link.AppID)
+	t, err := e.Resolve(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-	versionID := app.VersionID(link.Mode)
+	return e.Begin(ctx, t, s)
+}
+
+// Resolve finds the app version an entry URL installs and checks the
+// redirect target. Its errors are for an error page: the target is not
+// trusted yet.
+func (e *Engine) Resolve(ctx context.Context, s Start) (*Target, error) {
+	if _, ok := e.Profiles[s.Profile]; !ok {
+		return nil, fmt.Errorf("install profile %q is not configured", s.Profile)
+	}
+	mode := s.Mode
+	appID := s.AppID
+	if s.LinkID != "" || appID == "" {
+		link, err := e.Store.Link(ctx, s.LinkID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, doorway.Errorf(doorway.ENotFound, "There is no install link %q. Check that the link was copied whole, or ask the app's developer for a new one.", clip(s.LinkID))
+		} else if err != nil {
+			return nil, err
+		}
+		appID, mode = link.AppID, link.Mode
+	}
+	app, err := e.Store.App(ctx, appID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, doorway.Errorf(doorway.ENotFound, "There is no app %q. Check the appId (or client_id) in the link; app ids look like app_….", clip(appID))
+	} else if err != nil {
+		return nil, err
+	}
+	if mode == "" {
+		mode = doorway.Live
+		if app.LiveVersionID == "" {
+			mode = doorway.Test
+		}
+	}
+	versionID := app.VersionID(mode)
 	if versionID == "" {
-		return nil, doorway.Errorf(doorway.EInvalid, "App %s has no %s version, so it cannot be installed in %s mode yet.", app.ID, link.Mode, link.Mode)
+		return nil, doorway.Errorf(doorway.EInvalid, "App %s has no %s version, so it cannot be installed in %s mode yet.", app.ID, mode, mode)
 	}
 	v, err := e.Store.AppVersion(ctx, versionID)
 	if err != nil {
 		return nil, err
 	}
-	redirect, err := CheckRedirect(s.RedirectURI, s.HasRedirect, v, link.Mode)
+	check := CheckRedirect
+	if s.KeepQuery {
+		check = CheckRedirectKeepQuery
+	}
+	redirect, err := check(s.RedirectURI, s.HasRedirect, v, mode)
 	if err != nil {
 		return nil, err
 	}
+	return &Target{App: app, Version: v, Mode: mode, RedirectURI: redirect}, nil
+}
+
+// Begin creates the install request for a resolved target.
+func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.InstallRequest, error) {
 	if err := CheckState(s.State); err != nil {
 		return nil, err
 	}
 	now := e.Now()
+	mode := t.Mode
+	if s.InstallToken != "" {
+		tok, err := e.Store.UseInstallToken(ctx, secret.Hash(s.InstallToken), t.App.ID, now)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, doorway.Errorf(doorway.EInvalid, "The install token is not valid for app %s. Start the install again from %s.", t.App.ID, "the platform")
+		case errors.Is(err, store.ErrConflict):
+			return nil, doorway.Errorf(doorway.EExpired, "The install token was used already or has expired. Start the install again from the platform.")
+		case err != nil:
+			return nil, err
+		}
+		if tok.Mode != mode {
+			return nil, doorway.Errorf(doorway.EInvalid, "The install token is for a %s install, but this request resolves to %s mode.", tok.Mode, mode)
+		}
+	}
 	r := &doorway.InstallRequest{
-		ID: secret.Token("req_"), Profile: s.Profile, AppID: app.ID, VersionID: v.ID, Mode: link.Mode,
-		RedirectURI: redirect, State: s.State, HasState: s.HasState, BrowserHash: s.BrowserHash,
+		ID: secret.Token("req_"), Profile: s.Profile, AppID: t.App.ID, VersionID: t.Version.ID, Mode: mode,
+		RedirectURI: t.RedirectURI, State: s.State, HasState: s.HasState, BrowserHash: s.BrowserHash,
+		CodeChallenge: s.CodeChallenge, Scope: s.Scope,
 		CreatedAt: now, ExpiresAt: now.Add(e.RequestTTL),
 	}
 	if err := e.Store.CreateInstallRequest(ctx, r); err != nil {
@@ -147,6 +226,28 @@ func CheckRedirect(raw string, given bool, v *doorway.AppVersion, mode doorway.M
 		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q must use https (test mode also allows http://localhost and http://127.0.0.1).", clip(raw))
 	default:
 		return "", doorway.Errorf(doorway.EInvalid, "redirect_uri %q must use https in live mode. Use a test-mode link for http://localhost.", clip(raw))
+	}
+	return raw, nil
+}
+
+// CheckRedirectKeepQuery is CheckRedirect for profiles whose redirect
+// query carries the app's own state (wix-external): the part before "?"
+// must match a registered URI exactly, and the query is kept as given.
+func CheckRedirectKeepQuery(raw string, given bool, v *doorway.AppVersion, mode doorway.Mode) (string, error) {
+	if !given {
+		return CheckRedirect(raw, given, v, mode)
+	}
+	base, query, hasQuery := strings.Cut(raw, "?")
+	if strings.Contains(raw, "#") {
+		return "", doorway.Errorf(doorway.EInvalid, "redirect URL %q must not contain a #fragment.", clip(raw))
+	}
+	if _, err := CheckRedirect(base, true, v, mode); err != nil {
+		return "", err
+	}
+	if hasQuery {
+		if _, err := url.ParseQuery(query); err != nil {
+			return "", doorway.Errorf(doorway.EInvalid, "redirect URL %q has a malformed query: %v.", clip(raw), err)
+		}
 	}
 	return raw, nil
 }
@@ -205,7 +306,7 @@ func (e *Engine) Load(ctx context.Context, id, browserHash string) (*doorway.Ins
 // ChooseTenant records that user installs into tenantID; the user must be
 // a member of it.
 func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, tenantID string) error {
-	if err := e.checkMember(ctx, user, tenantID); err != nil {
+	if err := e.CheckMember(ctx, user, tenantID); err != nil {
 		return err
 	}
 	err := e.Store.ChooseTenant(ctx, r.ID, user.ID, tenantID, e.Now())
@@ -215,7 +316,8 @@ func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, us
 	return err
 }
 
-func (e *Engine) checkMember(ctx context.Context, user *doorway.User, tenantID string) error {
+// CheckMember reports whether user is a member of tenantID.
+func (e *Engine) CheckMember(ctx context.Context, user *doorway.User, tenantID string) error {
 	ms, err := e.Store.Memberships(ctx, user.ID)
 	if err != nil {
 		return err
@@ -242,7 +344,7 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		return "", doorway.Errorf(doorway.EInvalid, "Choose an account before approving.")
 	}
 	// Membership is checked again: it may have been removed since.
-	if err := e.checkMember(ctx, user, r.TenantID); err != nil {
+	if err := e.CheckMember(ctx, user, r.TenantID); err != nil {
 		return "", err
 	}
 	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)
@@ -250,12 +352,30 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		return "", err
 	}
 	now := e.Now()
-	inst, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now,
-		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_")})
+	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now,
+		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")}
+	var code string
+	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {
+		code = secret.Token("dwac_")
+		scope := r.Scope
+		if scope == nil {
+			v, err := e.Store.AppVersion(ctx, r.VersionID)
+			if err != nil {
+				return "", err
+			}
+			scope = v.PermissionNames()
+		}
+		d.Code = &doorway.AuthCode{Hash: secret.Hash(code), Profile: r.Profile, AppID: r.AppID,
+			RedirectURI: r.RedirectURI, Challenge: r.CodeChallenge, Scope: scope, CreatedAt: now, ExpiresAt: now.Add(CodeTTL)}
+		if r.Profile == doorway.ProfileWixOAuth {
+			d.Code.RedirectURI = ""
+		}
+	}
+	inst, err := e.Store.Decide(ctx, d)
 	if err != nil {
 		return "", e.decideErr(err)
 	}
-	return profile.Approved(Approval{Request: r, Installation: inst, SigningSecrets: secrets, Now: now})
+	return profile.Approved(Approval{Request: r, Installation: inst, SigningSecrets: secrets, Code: code, Now: now})
 }
 
 func (e *Engine) decideErr(err error) error {

@@ -78,6 +78,55 @@ type Store interface {
 	InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error)
 	// Events returns an installation's events in sequence order.
 	Events(ctx context.Context, installationID string) ([]doorway.Event, error)
+	// Installations lists an app's installations by id, those after the id
+	// after ("" for the first page), at most limit.
+	Installations(ctx context.Context, appID, after string, limit int) ([]doorway.Installation, error)
+	// TenantInstallations lists the installations in a tenant that are not
+	// uninstalled.
+	TenantInstallations(ctx context.Context, tenantID string) ([]doorway.Installation, error)
+	// CompleteSetup moves a setup_incomplete installation to active and
+	// writes its app.setup_completed event in the same transaction; an
+	// active one is returned unchanged. ErrConflict: it is uninstalled.
+	CompleteSetup(ctx context.Context, installationID, eventID string, now time.Time) (*doorway.Installation, error)
+	// Uninstall marks an installation uninstalled, revokes all its grants
+	// and writes its app.uninstalled event, in one transaction. userID is
+	// who uninstalled it ("" for the app itself). ErrConflict: it is
+	// uninstalled already.
+	Uninstall(ctx context.Context, installationID, userID, eventID string, now time.Time) (*doorway.Installation, error)
+
+	// AppSecretByHash finds a client secret by its hash.
+	AppSecretByHash(ctx context.Context, hash string) (*doorway.AppSecret, error)
+
+	// Authorization codes, grants and refresh tokens.
+	AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, error)
+	// RedeemCode uses the code and starts grant g (with its first refresh
+	// token rt, if not nil) in one transaction. ErrConflict: the code has
+	// expired, its installation is uninstalled, or it was redeemed before —
+	// then the grant of that first redemption is revoked at now, so that
+	// every token issued from a replayed code dies (RFC 9700 §4.5).
+	RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error
+	CreateGrant(ctx context.Context, g *doorway.Grant) error
+	Grant(ctx context.Context, id string) (*doorway.Grant, error)
+	RevokeGrant(ctx context.Context, id string, now time.Time) error
+	// RenewInstallGrant revokes install grant oldID and makes g the
+	// installation's install grant, unless the installation is uninstalled
+	// (ErrConflict).
+	RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error
+	RefreshToken(ctx context.Context, hash string) (*doorway.RefreshToken, error)
+	// Refresh exchanges a refresh token; see RefreshExchange.
+	Refresh(ctx context.Context, x RefreshExchange) (*doorway.Grant, error)
+
+	// Install tokens of platform-initiated wix-oauth installs.
+	CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error
+	// UseInstallToken marks a token used. ErrNotFound: unknown or for
+	// another app; ErrConflict: used or expired.
+	UseInstallToken(ctx context.Context, hash, appID string, now time.Time) (*doorway.InstallToken, error)
+
+	// Access-token signing keys, newest first, expired ones included.
+	SigningKeys(ctx context.Context) ([]doorway.SigningKey, error)
+	// RotateSigningKeys adds fresh and makes every current key expire at
+	// oldExpireAt.
+	RotateSigningKeys(ctx context.Context, fresh *doorway.SigningKey, oldExpireAt time.Time) error
 
 	Close() error
 }
@@ -97,4 +146,23 @@ type Decision struct {
 	// its id), and the id of the app.installed event.
 	InstallationID string
 	EventID        string
+	GrantID        string // the install grant the approval starts
+	// Code, when the profile issues an authorization code: stored in the
+	// same transaction, with its InstallationID filled in.
+	Code *doorway.AuthCode
+}
+
+// RefreshExchange is one use of a refresh token, in one transaction:
+//   - unknown token: ErrNotFound; revoked grant: ErrConflict.
+//   - a grant that does not rotate: the grant is returned, New is ignored.
+//   - an unrotated token: it is marked rotated at Now and New is stored.
+//   - a token rotated at most Grace ago (a concurrent refresh): New is
+//     stored too, so parallel refreshes of one token all succeed.
+//   - a token rotated longer ago: reuse of a stolen token, or a client
+//     replaying an old one: the grant is revoked at Now, ErrConflict.
+type RefreshExchange struct {
+	Hash  string
+	Now   time.Time
+	Grace time.Duration
+	New   *doorway.RefreshToken // GrantID is filled in
 }

@@ -184,7 +184,7 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, f *flow, s
 		return
 	}
 	s.render(w, r, status, "signin", page{Title: "Sign in to install " + v.Name, Request: f.req, App: v,
-		CSRF: s.csrfToken(f.req), Email: email, Error: msg})
+		CSRF: s.csrfToken(f.req), Email: email, Error: msg, Action: "/install/" + f.req.ID + "/signin"})
 }
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {

@@ -23,9 +23,11 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/appapi"
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
 	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
 )
@@ -49,6 +51,9 @@ type Server struct {
 	Logger   *slog.Logger
 	Secure   bool // the issuer is https: cookies get Secure
 	Mounts   []Mounter
+	Issuer   string        // the OAuth issuer, sent as iss (RFC 9207)
+	OAuth    *oauth.Server // token endpoints; also checks access tokens
+	API      *appapi.API   // the app API
 
 	pages map[string]*template.Template
 }
@@ -69,6 +74,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /install/{id}/signout", s.signOut)
 	mux.HandleFunc("POST /install/{id}/tenant", s.chooseTenant)
 	mux.HandleFunc("POST /install/{id}/decision", s.decide)
+	mux.HandleFunc("GET /app-installer", s.startWixExternal)
+	mux.HandleFunc("GET /installer/install", s.startWixOAuth)
+	mux.HandleFunc("GET /installer/close-window", s.closeWindow)
+	mux.HandleFunc("GET /oauth2/authorize", s.authorize)
+	mux.HandleFunc("GET /market/{appID}/install", s.marketInstall)
+	mux.HandleFunc("GET /signin", s.signInPage)
+	mux.HandleFunc("POST /signin", s.signInPost)
+	mux.HandleFunc("GET /settings/apps", s.installedApps)
+	mux.HandleFunc("POST /settings/apps/{id}/uninstall", s.uninstall)
+	if s.OAuth != nil {
+		s.OAuth.Mount(mux)
+	}
+	if s.API != nil {
+		s.API.Mount(mux)
+	}
 	for _, m := range s.Mounts {
 		m.Mount(mux)
 	}
@@ -196,7 +216,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func parsePages() map[string]*template.Template {
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"home", "error", "signin", "tenant", "consent"} {
+	for _, name := range []string{"home", "error", "signin", "tenant", "consent", "closewindow", "installed"} {
 		pages[name] = template.Must(template.New("layout.html").Funcs(template.FuncMap{
 			"hostOf":  hostOf,
 			"initial": initial,
@@ -219,6 +239,8 @@ type page struct {
 	Tenant    *doorway.Tenant
 	Perms     []permissionView
 	CanSwitch bool
+	Action    string
+	Installed []installedView
 }
 
 type permissionView struct {

@@ -18,10 +18,16 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/appapi"
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
 	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/keys"
+	"github.com/doorwayhq/doorway/oauth"
+	"github.com/doorwayhq/doorway/profile/oauth2"
 	"github.com/doorwayhq/doorway/profile/stripelink"
+	"github.com/doorwayhq/doorway/profile/wixexternal"
+	"github.com/doorwayhq/doorway/profile/wixoauth"
 	"github.com/doorwayhq/doorway/registry"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
@@ -50,8 +56,11 @@ type Main struct {
 	Identity *identity.Service
 	Registry *registry.Registry
 	Engine   *install.Engine
+	Tokens   *keys.Keys // access-token signing keys
 
 	// Set by Run.
+	OAuth *oauth.Server
+	API   *appapi.API
 	ln  net.Listener
 	srv *http.Server
 }
@@ -88,8 +97,13 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Registry = &registry.Registry{Store: db, Keys: m.Keys, Catalog: cfg.Permissions, Now: m.Now}
 	m.Engine = &install.Engine{
 		Store: db, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
-		Profiles: map[doorway.Profile]install.Profile{doorway.ProfileStripeLink: stripelink.Profile{}},
+		Profiles: map[doorway.Profile]install.Profile{
+			doorway.ProfileStripeLink:  stripelink.Profile{},
+			doorway.ProfileWixExternal: wixexternal.Profile{},
+			doorway.ProfileWixOAuth:    wixoauth.Profile{},
+		},
 	}
+	m.Tokens = &keys.Keys{Store: db, Keyring: m.Keys, Now: m.Now}
 	return nil
 }
 
@@ -130,9 +144,15 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Issuer = "http://" + ln.Addr().String()
 	}
 	m.Issuer = strings.TrimSuffix(m.Issuer, "/")
+	m.Engine.Profiles[doorway.ProfileOAuth2] = oauth2.Profile{Issuer: m.Issuer}
+	lt := m.Config.Lifetimes
+	m.OAuth = &oauth.Server{Store: m.Store, Keys: m.Tokens, Issuer: m.Issuer, Now: m.Now, Logger: m.Logger,
+		Catalog: m.Config.Permissions, TokenTTL: time.Duration(lt.AccessToken), Grace: time.Duration(lt.RefreshGrace)}
+	m.API = &appapi.API{Store: m.Store, OAuth: m.OAuth, Now: m.Now, Logger: m.Logger}
 	s := &web.Server{
 		Store: m.Store, Engine: m.Engine, Identity: m.Identity, Keys: m.Keys, Config: m.Config,
 		Logger: m.Logger, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: m.Mounts,
+		Issuer: m.Issuer, OAuth: m.OAuth, API: m.API,
 	}
 	m.srv = &http.Server{
 		Handler:           s.Handler(),

@@ -17,19 +17,13 @@ package stripelink
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"net/url"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/profile"
 )
 
 // Profile renders install-link redirects.
@@ -67,24 +61,24 @@ func (Profile) Approved(a install.Approval) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	params := [][2]string{{"user_id", r.UserID}, {"account_id", r.TenantID}}
+	params := []profile.Param{{"user_id", r.UserID}, {"account_id", r.TenantID}}
 	if r.HasState {
-		params = append(params, [2]string{"state", r.State})
+		params = append(params, profile.Param{"state", r.State})
 	}
-	params = append(params, [2]string{"install_signature", Sign(payload, a.SigningSecrets, a.Now)})
+	params = append(params, profile.Param{"install_signature", Sign(payload, a.SigningSecrets, a.Now)})
 	if r.Mode == doorway.Test {
-		params = append(params, [2]string{"livemode", "false"})
+		params = append(params, profile.Param{"livemode", "false"})
 	}
-	return appendQuery(r.RedirectURI, params), nil
+	return profile.AppendQuery(r.RedirectURI, params), nil
 }
 
 // Denied implements install.Profile.
 func (Profile) Denied(r *doorway.InstallRequest) string {
-	params := [][2]string{{"error", "access_denied"}, {"error_description", "The user denied your request"}}
+	params := []profile.Param{{"error", "access_denied"}, {"error_description", "The user denied your request"}}
 	if r.HasState {
-		params = append(params, [2]string{"state", r.State})
+		params = append(params, profile.Param{"state", r.State})
 	}
-	return appendQuery(r.RedirectURI, params)
+	return profile.AppendQuery(r.RedirectURI, params)
 }
 
 // Payload is the signed JSON: keys in Stripe's order, no HTML escaping
@@ -104,32 +98,5 @@ func Payload(state *string, userID, accountID string) ([]byte, error) {
 // Sign returns a Stripe-Signature value for payload at t, with one v1 entry
 // per secret.
 func Sign(payload []byte, secrets []string, t time.Time) string {
-	ts := strconv.FormatInt(t.Unix(), 10)
-	var b strings.Builder
-	b.WriteString("t=" + ts)
-	for _, s := range secrets {
-		m := hmac.New(sha256.New, []byte(s))
-		fmt.Fprintf(m, "%s.%s", ts, payload)
-		b.WriteString(",v1=" + hex.EncodeToString(m.Sum(nil)))
-	}
-	return b.String()
-}
-
-// appendQuery adds params, in order, to a registered redirect URI, keeping
-// whatever query it has byte for byte.
-func appendQuery(target string, params [][2]string) string {
-	var b strings.Builder
-	b.WriteString(target)
-	sep := "?"
-	if strings.Contains(target, "?") {
-		sep = "&"
-		if strings.HasSuffix(target, "?") || strings.HasSuffix(target, "&") {
-			sep = ""
-		}
-	}
-	for _, p := range params {
-		b.WriteString(sep + url.QueryEscape(p[0]) + "=" + strings.ReplaceAll(url.QueryEscape(p[1]), "+", "%20"))
-		sep = "&"
-	}
-	return b.String()
+	return profile.Sign(payload, secrets, t)
 }

@@ -298,9 +298,10 @@ func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 
 func (db *DB) CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
-		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash, r.UserID, r.TenantID,
-		ms(r.CreatedAt), ms(r.ExpiresAt))
+		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope))
 	return err
 }
 
@@ -308,12 +309,19 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 	var r doorway.InstallRequest
 	var created, expires int64
 	var decided sql.NullInt64
+	var scope sql.NullString
 	err := db.r.QueryRowContext(ctx, `SELECT id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
-		browser_hash, user_id, tenant_id, created_at, expires_at, decision, decided_at FROM install_requests WHERE id = ?`, id).
+		browser_hash, user_id, tenant_id, created_at, expires_at, decision, decided_at, code_challenge, scope
+		FROM install_requests WHERE id = ?`, id).
 		Scan(&r.ID, &r.Profile, &r.AppID, &r.VersionID, &r.Mode, &r.RedirectURI, &r.State, &r.HasState,
-			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided)
+			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided, &r.CodeChallenge, &scope)
 	if err != nil {
 		return nil, notFound(err, "install request", id)
+	}
+	if scope.Valid {
+		if err := json.Unmarshal([]byte(scope.String), &r.Scope); err != nil {
+			return nil, fmt.Errorf("install request %s: stored scope: %w", id, err)
+		}
 	}
 	r.CreatedAt, r.ExpiresAt, r.DecidedAt = fromMS(created), fromMS(expires), fromNullMS(decided)
 	return &r, nil
@@ -357,36 +365,46 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		for i, p := range v.Permissions {
 			perms[i] = p.Permission
 		}
-		permJSON, _ := json.Marshal(perms)
 		now := ms(d.Now)
 		row := tx.QueryRowContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
-				installed_by, event_seq, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+				installed_by, event_seq, created_at, updated_at, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
 			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
 				status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
 				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
-				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at
+				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id
 			RETURNING `+installationCols,
-			d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, permJSON, r.UserID, now, now)
+			d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, list(perms), r.UserID, now, now, d.GrantID)
 		var seq int64
 		inst, seq, err = scanInstallation(row)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode,
-			permissions, sequence, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			d.EventID, doorway.EventInstalled, r.AppID, inst.ID, r.TenantID, r.UserID, r.Mode, permJSON, seq, r.State, now)
-		return err
+		g := &doorway.Grant{ID: d.GrantID, Kind: doorway.GrantInstall, AppID: r.AppID, InstallationID: inst.ID,
+			Scope: perms, CreatedAt: d.Now}
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return err
+		}
+		if c := d.Code; c != nil {
+			c.InstallationID = inst.ID
+			if _, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (hash, profile, app_id, installation_id, redirect_uri,
+				challenge, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				c.Hash, c.Profile, c.AppID, c.InstallationID, c.RedirectURI, c.Challenge, list(c.Scope),
+				ms(c.CreatedAt), ms(c.ExpiresAt)); err != nil {
+				return err
+			}
+		}
+		return insertEvent(ctx, tx, d.EventID, doorway.EventInstalled, inst, r.UserID, seq, r.State, d.Now)
 	})
 	return inst, err
 }
 
-const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at`
+const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at, grant_id`
 
 func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
 	var i doorway.Installation
 	var perms string
 	var seq, created, updated int64
-	if err := row.Scan(&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &perms, &i.InstalledBy, &seq, &created, &updated); err != nil {
+	if err := row.Scan(&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &perms, &i.InstalledBy, &seq, &created, &updated, &i.GrantID); err != nil {
 		return nil, 0, err
 	}
 	if err := json.Unmarshal([]byte(perms), &i.Permissions); err != nil {

@@ -40,6 +40,21 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DenyCreatesNothing", testDeny},
 		{"ReinstallKeepsInstanceID", testReinstall},
 		{"ConcurrentApprove", testConcurrentApprove},
+		{"InstallRequestOAuthFields", testRequestOAuthFields},
+		{"ApproveWithCode", testApproveWithCode},
+		{"CodeReplayRevokesGrant", testCodeReplay},
+		{"CodeExpiredOrUninstalled", testCodeExpired},
+		{"ConcurrentRedeem", testConcurrentRedeem},
+		{"RefreshRotation", testRefreshRotation},
+		{"RefreshWithoutRotation", testRefreshNoRotation},
+		{"ConcurrentRefreshInGrace", testConcurrentRefresh},
+		{"UninstallRevokesEverything", testUninstall},
+		{"CompleteSetup", testCompleteSetup},
+		{"ListInstallations", testListInstallations},
+		{"RenewInstallGrant", testRenewInstallGrant},
+		{"AppSecretByHash", testAppSecretByHash},
+		{"InstallTokens", testInstallTokens},
+		{"SigningKeys", testSigningKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -122,7 +137,7 @@ func newFixture(t *testing.T, s store.Store) fixture {
 
 func approve(s store.Store, reqID string, at time.Time) (*doorway.Installation, error) {
 	return s.Decide(context.Background(), store.Decision{RequestID: reqID, Decision: doorway.Approved, Now: at,
-		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_")})
+		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
 }
 
 func testUsers(t *testing.T, s store.Store) {

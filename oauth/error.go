@@ -1,0 +1,62 @@
+package oauth
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Error is an OAuth error response (RFC 6749 §5.2). Grants return it; one
+// writer renders it, so every error has the same shape and headers.
+type Error struct {
+	Code        string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+	status      int
+	retryAfter  string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Description }
+
+func invalidRequest(desc string) *Error {
+	return &Error{Code: "invalid_request", Description: desc, status: 400}
+}
+func invalidGrant(desc string) *Error {
+	return &Error{Code: "invalid_grant", Description: desc, status: 400}
+}
+func invalidClient(desc string) *Error {
+	return &Error{Code: "invalid_client", Description: desc, status: 401}
+}
+func invalidScope(desc string) *Error {
+	return &Error{Code: "invalid_scope", Description: desc, status: 400}
+}
+func unauthorizedClient(desc string) *Error {
+	return &Error{Code: "unauthorized_client", Description: desc, status: 400}
+}
+
+// noStore marks a response that carries or concerns credentials
+// (RFC 6749 §5.1).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *Error) {
+	noStore(w)
+	if e.status == http.StatusUnauthorized {
+		// RFC 6749 §5.2: a 401 names the scheme the client may use.
+		w.Header().Set("WWW-Authenticate", `Basic realm="doorway", error="invalid_client"`)
+	}
+	if e.retryAfter != "" {
+		w.Header().Set("Retry-After", e.retryAfter)
+	}
+	status := e.status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w, status, e)
+}

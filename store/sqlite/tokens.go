@@ -1,0 +1,243 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/store"
+)
+
+func insertGrant(ctx context.Context, tx *sql.Tx, g *doorway.Grant) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate,
+		ms(g.CreatedAt), nullMS(g.RevokedAt))
+	return err
+}
+
+func insertRefresh(ctx context.Context, tx *sql.Tx, rt *doorway.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES (?, ?, ?)`,
+		rt.Hash, rt.GrantID, ms(rt.CreatedAt))
+	return err
+}
+
+func (db *DB) CreateGrant(ctx context.Context, g *doorway.Grant) error {
+	return db.tx(ctx, func(tx *sql.Tx) error { return insertGrant(ctx, tx, g) })
+}
+
+const grantCols = `id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at`
+
+func scanGrant(row scanner) (*doorway.Grant, error) {
+	var g doorway.Grant
+	var scope string
+	var created int64
+	var revoked sql.NullInt64
+	if err := row.Scan(&g.ID, &g.Kind, &g.AppID, &g.InstallationID, &scope, &g.Rotate, &created, &revoked); err != nil {
+		return nil, err
+	}
+	var err error
+	g.Scope, err = parseList(scope, "grant "+g.ID)
+	g.CreatedAt, g.RevokedAt = fromMS(created), fromNullMS(revoked)
+	return &g, err
+}
+
+func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
+	g, err := scanGrant(db.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
+	return g, notFound(err, "grant", id)
+}
+
+func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
+	_, err := db.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), id)
+	return err
+}
+
+func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, error) {
+	var c doorway.AuthCode
+	var scope string
+	var created, expires int64
+	var used sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT hash, profile, app_id, installation_id, redirect_uri, challenge, scope,
+		created_at, expires_at, used_at, grant_id FROM auth_codes WHERE hash = ?`, hash).
+		Scan(&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
+			&created, &expires, &used, &c.GrantID)
+	if err != nil {
+		return nil, notFound(err, "authorization code", "…")
+	}
+	c.Scope, err = parseList(scope, "authorization code")
+	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(created), fromMS(expires), fromNullMS(used)
+	return &c, err
+}
+
+func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
+	var refused error
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?, grant_id = ?
+			WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+			AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'`,
+			ms(now), g.ID, hash, ms(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			var used sql.NullInt64
+			var grantID string
+			err := tx.QueryRowContext(ctx, `SELECT used_at, grant_id FROM auth_codes WHERE hash = ?`, hash).Scan(&used, &grantID)
+			if err != nil {
+				return notFound(err, "authorization code", "…")
+			}
+			if used.Valid {
+				refused = fmt.Errorf("authorization code was redeemed before; its grant %s is revoked: %w", grantID, store.ErrConflict)
+				_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), grantID)
+				return err
+			}
+			refused = fmt.Errorf("authorization code has expired or its installation was uninstalled: %w", store.ErrConflict)
+			return nil
+		}
+		if err := insertGrant(ctx, tx, g); err != nil {
+			return err
+		}
+		if rt != nil {
+			rt.GrantID = g.ID
+			return insertRefresh(ctx, tx, rt)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return refused
+}
+
+func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshToken, error) {
+	var rt doorway.RefreshToken
+	var created int64
+	var rotated sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT hash, grant_id, created_at, rotated_at FROM refresh_tokens WHERE hash = ?`, hash).
+		Scan(&rt.Hash, &rt.GrantID, &created, &rotated)
+	if err != nil {
+		return nil, notFound(err, "refresh token", "…")
+	}
+	rt.CreatedAt, rt.RotatedAt = fromMS(created), fromNullMS(rotated)
+	return &rt, nil
+}
+
+func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Grant, error) {
+	var g *doorway.Grant
+	var refused error
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var rotated sql.NullInt64
+		var grantID string
+		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = ?`, x.Hash).Scan(&grantID, &rotated)
+		if err != nil {
+			return notFound(err, "refresh token", "…")
+		}
+		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, grantID))
+		if err != nil {
+			return notFound(err, "grant", grantID)
+		}
+		switch {
+		case !g.RevokedAt.IsZero():
+			refused = fmt.Errorf("grant %s was revoked: %w", g.ID, store.ErrConflict)
+			return nil
+		case !g.Rotate:
+			return nil
+		case rotated.Valid && x.Now.Sub(fromMS(rotated.Int64)) > x.Grace:
+			refused = fmt.Errorf("refresh token was rotated at %s and reused; grant %s is revoked: %w",
+				fromMS(rotated.Int64).Format(time.RFC3339), g.ID, store.ErrConflict)
+			g.RevokedAt = x.Now
+			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ?`, ms(x.Now), g.ID)
+			return err
+		case !rotated.Valid:
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, ms(x.Now), x.Hash); err != nil {
+				return err
+			}
+		}
+		if x.New == nil {
+			return errors.New("refresh: a rotating grant needs a new refresh token")
+		}
+		x.New.GrantID = g.ID
+		return insertRefresh(ctx, tx, x.New)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return g, refused
+}
+
+func (db *DB) CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error {
+	_, err := db.w.ExecContext(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+		t.Hash, t.AppID, t.Mode, ms(t.CreatedAt), ms(t.ExpiresAt))
+	return err
+}
+
+func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.Time) (*doorway.InstallToken, error) {
+	t := doorway.InstallToken{Hash: hash, AppID: appID, UsedAt: now}
+	var created, expires int64
+	var used sql.NullInt64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT mode, created_at, expires_at, used_at FROM install_tokens
+			WHERE hash = ? AND app_id = ?`, hash, appID).Scan(&t.Mode, &created, &expires, &used)
+		if err != nil {
+			return notFound(err, "install token for app", appID)
+		}
+		if used.Valid || fromMS(expires).Compare(now) <= 0 {
+			return fmt.Errorf("install token was used or has expired: %w", store.ErrConflict)
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE install_tokens SET used_at = ? WHERE hash = ?`, ms(now), hash)
+		return err
+	})
+	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
+	return &t, err
+}
+
+func (db *DB) SigningKeys(ctx context.Context) ([]doorway.SigningKey, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT id, algorithm, public_key, sealed, created_at, expires_at
+		FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.SigningKey
+	for rows.Next() {
+		var k doorway.SigningKey
+		var created int64
+		var expires sql.NullInt64
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.Public, &k.Sealed, &created, &expires); err != nil {
+			return nil, err
+		}
+		k.CreatedAt, k.ExpiresAt = fromMS(created), fromNullMS(expires)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldExpireAt time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET expires_at = ? WHERE expires_at IS NULL`, ms(oldExpireAt)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, public_key, sealed, created_at) VALUES (?, ?, ?, ?, ?)`,
+			k.ID, k.Algorithm, k.Public, k.Sealed, ms(k.CreatedAt))
+		return err
+	})
+}
+
+func (db *DB) RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error {
+	return db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = ? WHERE id = ? AND grant_id = ? AND status <> 'uninstalled'`,
+			g.ID, g.InstallationID, oldID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("installation %s is uninstalled or its grant changed: %w", g.InstallationID, store.ErrConflict)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), oldID); err != nil {
+			return err
+		}
+		return insertGrant(ctx, tx, g)
+	})
+}

@@ -1,0 +1,391 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// installed is a fixture approved with an authorization code.
+type installed struct {
+	fixture
+	inst *doorway.Installation
+	code string // the code's value; its hash is stored
+}
+
+func newInstalled(t *testing.T, s store.Store) installed {
+	f := newFixture(t, s)
+	code := secret.Token("dwac_")
+	inst, err := s.Decide(context.Background(), store.Decision{RequestID: f.req.ID, Decision: doorway.Approved,
+		Now: t0.Add(time.Minute), InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_"),
+		Code: &doorway.AuthCode{Hash: secret.Hash(code), Profile: doorway.ProfileOAuth2, AppID: f.app.ID,
+			RedirectURI: "https://app.example/cb", Challenge: "ch", Scope: []string{"customer_read"},
+			CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(11 * time.Minute)}})
+	must(t, err)
+	return installed{f, inst, code}
+}
+
+func codeGrant(i installed, rotate bool) *doorway.Grant {
+	return &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantCode, AppID: i.app.ID, InstallationID: i.inst.ID,
+		Scope: []string{"customer_read"}, Rotate: rotate, CreatedAt: t0.Add(2 * time.Minute)}
+}
+
+func refresh(at time.Time) (string, *doorway.RefreshToken) {
+	v := secret.Token("dwrt_")
+	return v, &doorway.RefreshToken{Hash: secret.Hash(v), CreatedAt: at}
+}
+
+func grantRevoked(t *testing.T, s store.Store, id string) bool {
+	t.Helper()
+	g, err := s.Grant(context.Background(), id)
+	must(t, err)
+	return !g.RevokedAt.IsZero()
+}
+
+func testRequestOAuthFields(t *testing.T, s store.Store) {
+	u := newUser(t, s, "a@example.com")
+	_ = newTenant(t, s, "A", u.ID)
+	a, _ := newApp(t, s, "customer_read")
+	r := &doorway.InstallRequest{ID: secret.Token("req_"), Profile: doorway.ProfileOAuth2, AppID: a.ID,
+		VersionID: a.LiveVersionID, Mode: doorway.Live, RedirectURI: "https://app.example/cb", BrowserHash: "b",
+		CodeChallenge: "challenge", Scope: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+	must(t, s.CreateInstallRequest(context.Background(), r))
+	got, err := s.InstallRequest(context.Background(), r.ID)
+	must(t, err)
+	if got.CodeChallenge != "challenge" || got.Scope == nil || len(got.Scope) != 0 {
+		t.Fatalf("challenge %q scope %#v; want challenge and an empty, non-nil scope", got.CodeChallenge, got.Scope)
+	}
+	r2 := newRequest(t, s, a, "")
+	got, err = s.InstallRequest(context.Background(), r2.ID)
+	must(t, err)
+	if got.Scope != nil {
+		t.Fatalf("scope of a request without one = %#v, want nil", got.Scope)
+	}
+}
+
+func testApproveWithCode(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	c, err := s.AuthCode(ctx, secret.Hash(i.code))
+	must(t, err)
+	if c.InstallationID != i.inst.ID || c.Challenge != "ch" || !slices.Equal(c.Scope, []string{"customer_read"}) ||
+		!c.ExpiresAt.Equal(t0.Add(11*time.Minute)) || !c.UsedAt.IsZero() {
+		t.Fatalf("stored code = %+v", c)
+	}
+	if _, err := s.AuthCode(ctx, i.code); err == nil {
+		t.Fatal("a code is found by its plain value; only its hash may be stored")
+	}
+	g, err := s.Grant(ctx, i.inst.GrantID)
+	must(t, err)
+	if g.Kind != doorway.GrantInstall || g.InstallationID != i.inst.ID || !g.RevokedAt.IsZero() ||
+		!slices.Equal(g.Scope, []string{"customer_read", "invoice_write"}) {
+		t.Fatalf("install grant = %+v", g)
+	}
+}
+
+func testCodeReplay(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	g := codeGrant(i, true)
+	_, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	if rt.GrantID != g.ID {
+		t.Fatalf("refresh token grant = %q, want %q", rt.GrantID, g.ID)
+	}
+	err := s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(3*time.Minute), codeGrant(i, true), nil)
+	wantErr(t, err, store.ErrConflict)
+	if !grantRevoked(t, s, g.ID) {
+		t.Fatal("a replayed code left the grant of its first redemption valid")
+	}
+	wantErr(t, s.RedeemCode(ctx, secret.Hash("nope"), t0, codeGrant(i, true), nil), store.ErrNotFound)
+}
+
+func testCodeExpired(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	wantErr(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(11*time.Minute), codeGrant(i, true), nil), store.ErrConflict)
+
+	j := newInstalledAgain(t, s, i)
+	_, err := s.Uninstall(ctx, j.inst.ID, "", secret.Token("evt_"), t0.Add(2*time.Minute))
+	must(t, err)
+	wantErr(t, s.RedeemCode(ctx, secret.Hash(j.code), t0.Add(3*time.Minute), codeGrant(j, true), nil), store.ErrConflict)
+}
+
+// newInstalledAgain approves a second install request of the same app and
+// tenant, issuing a new code.
+func newInstalledAgain(t *testing.T, s store.Store, i installed) installed {
+	r := newRequest(t, s, i.app, "")
+	must(t, s.ChooseTenant(context.Background(), r.ID, i.user.ID, i.tenant.ID, t0.Add(time.Minute)))
+	code := secret.Token("dwac_")
+	inst, err := s.Decide(context.Background(), store.Decision{RequestID: r.ID, Decision: doorway.Approved,
+		Now: t0.Add(time.Minute), InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_"),
+		Code: &doorway.AuthCode{Hash: secret.Hash(code), Profile: doorway.ProfileWixOAuth, AppID: i.app.ID,
+			Scope: []string{}, CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(11 * time.Minute)}})
+	must(t, err)
+	return installed{fixture{i.user, i.tenant, i.app, r}, inst, code}
+}
+
+func testConcurrentRedeem(t *testing.T, s store.Store) {
+	i := newInstalled(t, s)
+	const n = 50
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, conflicts := 0, 0
+	for range n {
+		wg.Go(func() {
+			_, rt := refresh(t0)
+			err := s.RedeemCode(context.Background(), secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+			case isConflict(err):
+				conflicts++
+			default:
+				t.Errorf("redeem: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if ok != 1 || conflicts != n-1 {
+		t.Fatalf("%d parallel redemptions: %d succeeded, %d conflicts; want 1 and %d", n, ok, conflicts, n-1)
+	}
+}
+
+func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
+
+func testRefreshRotation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	g := codeGrant(i, true)
+	first, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	at := t0.Add(time.Hour)
+	second, rt2 := refresh(at)
+	got, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at, Grace: 10 * time.Second, New: rt2})
+	must(t, err)
+	if got.ID != g.ID || rt2.GrantID != g.ID {
+		t.Fatalf("refresh returned grant %q (new token's grant %q), want %q", got.ID, rt2.GrantID, g.ID)
+	}
+	old, err := s.RefreshToken(ctx, secret.Hash(first))
+	must(t, err)
+	if !old.RotatedAt.Equal(at) {
+		t.Fatalf("rotated_at = %v, want %v", old.RotatedAt, at)
+	}
+	// Within the grace window the old token still works.
+	_, rt3 := refresh(at)
+	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(10 * time.Second), Grace: 10 * time.Second, New: rt3})
+	must(t, err)
+	// After it, reuse revokes the grant, and the newer token dies with it.
+	_, rt4 := refresh(at)
+	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(11 * time.Second), Grace: 10 * time.Second, New: rt4})
+	wantErr(t, err, store.ErrConflict)
+	if !grantRevoked(t, s, g.ID) {
+		t.Fatal("refresh-token reuse left the grant valid")
+	}
+	_, rt5 := refresh(at)
+	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(second), Now: at.Add(12 * time.Second), Grace: 10 * time.Second, New: rt5})
+	wantErr(t, err, store.ErrConflict)
+	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash("unknown"), Now: at, New: rt5})
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testRefreshNoRotation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	g := codeGrant(i, false)
+	first, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	for k := range 3 {
+		_, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Duration(k+1) * time.Hour), Grace: time.Second})
+		must(t, err)
+	}
+	tok, err := s.RefreshToken(ctx, secret.Hash(first))
+	must(t, err)
+	if !tok.RotatedAt.IsZero() {
+		t.Fatal("a non-rotating refresh token was marked rotated")
+	}
+}
+
+func testConcurrentRefresh(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	first, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Go(func() {
+			_, next := refresh(t0)
+			_, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Hour), Grace: 10 * time.Second, New: next})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+}
+
+func testUninstall(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	g := codeGrant(i, true)
+	_, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	at := t0.Add(time.Hour)
+	inst, err := s.Uninstall(ctx, i.inst.ID, i.user.ID, secret.Token("evt_"), at)
+	must(t, err)
+	if inst.Status != doorway.Uninstalled || !inst.UpdatedAt.Equal(at) {
+		t.Fatalf("after uninstall: %+v", inst)
+	}
+	if !grantRevoked(t, s, g.ID) || !grantRevoked(t, s, i.inst.GrantID) {
+		t.Fatal("uninstall left a grant valid")
+	}
+	events, err := s.Events(ctx, i.inst.ID)
+	must(t, err)
+	last := events[len(events)-1]
+	if len(events) != 2 || last.Type != doorway.EventUninstalled || last.Sequence != 2 || last.UserID != i.user.ID {
+		t.Fatalf("events = %+v; want app.installed then app.uninstalled (sequence 2, by the user)", events)
+	}
+	_, err = s.Uninstall(ctx, i.inst.ID, "", secret.Token("evt_"), at)
+	wantErr(t, err, store.ErrConflict)
+	_, err = s.Uninstall(ctx, "ins_nope", "", secret.Token("evt_"), at)
+	wantErr(t, err, store.ErrNotFound)
+
+	// Reinstall: same instance id, a fresh valid grant, the old ones stay revoked.
+	again := newInstalledAgain(t, s, i)
+	if again.inst.ID != i.inst.ID || again.inst.GrantID == i.inst.GrantID || again.inst.Status != doorway.SetupIncomplete {
+		t.Fatalf("reinstall: %+v (first grant %s)", again.inst, i.inst.GrantID)
+	}
+	if grantRevoked(t, s, again.inst.GrantID) || !grantRevoked(t, s, g.ID) {
+		t.Fatal("reinstall: want the new grant valid and the old code grant revoked")
+	}
+	list, err := s.TenantInstallations(ctx, i.tenant.ID)
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("tenant installations after reinstall = %d, want 1", len(list))
+	}
+}
+
+func testCompleteSetup(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	for range 2 {
+		inst, err := s.CompleteSetup(ctx, i.inst.ID, secret.Token("evt_"), t0.Add(time.Hour))
+		must(t, err)
+		if inst.Status != doorway.Active {
+			t.Fatalf("status = %s, want active", inst.Status)
+		}
+	}
+	events, err := s.Events(ctx, i.inst.ID)
+	must(t, err)
+	if len(events) != 2 || events[1].Type != doorway.EventSetupCompleted || events[1].Sequence != 2 {
+		t.Fatalf("events = %+v; want one app.setup_completed after app.installed", events)
+	}
+	_, err = s.Uninstall(ctx, i.inst.ID, "", secret.Token("evt_"), t0.Add(2*time.Hour))
+	must(t, err)
+	_, err = s.CompleteSetup(ctx, i.inst.ID, secret.Token("evt_"), t0.Add(3*time.Hour))
+	wantErr(t, err, store.ErrConflict)
+}
+
+func testListInstallations(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "lister@example.com")
+	a, _ := newApp(t, s, "customer_read")
+	var ids []string
+	for k := range 5 {
+		tn := newTenant(t, s, "T"+string(rune('a'+k)), u.ID)
+		r := newRequest(t, s, a, "")
+		must(t, s.ChooseTenant(ctx, r.ID, u.ID, tn.ID, t0))
+		inst, err := approve(s, r.ID, t0)
+		must(t, err)
+		ids = append(ids, inst.ID)
+	}
+	slices.Sort(ids)
+	var got []string
+	after := ""
+	for {
+		page, err := s.Installations(ctx, a.ID, after, 2)
+		must(t, err)
+		if len(page) == 0 {
+			break
+		}
+		for _, p := range page {
+			got = append(got, p.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if !slices.Equal(got, ids) {
+		t.Fatalf("paged installations = %v, want %v", got, ids)
+	}
+}
+
+func testRenewInstallGrant(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	g := &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantInstall, AppID: i.app.ID, InstallationID: i.inst.ID, CreatedAt: t0}
+	must(t, s.RenewInstallGrant(ctx, i.inst.GrantID, g, t0.Add(time.Hour)))
+	inst, err := s.Installation(ctx, i.inst.ID)
+	must(t, err)
+	if inst.GrantID != g.ID || !grantRevoked(t, s, i.inst.GrantID) || grantRevoked(t, s, g.ID) {
+		t.Fatalf("after renewal: installation grant %s; want %s valid and %s revoked", inst.GrantID, g.ID, i.inst.GrantID)
+	}
+	stale := &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantInstall, AppID: i.app.ID, InstallationID: i.inst.ID, CreatedAt: t0}
+	wantErr(t, s.RenewInstallGrant(ctx, i.inst.GrantID, stale, t0.Add(time.Hour)), store.ErrConflict)
+}
+
+func testAppSecretByHash(t *testing.T, s store.Store) {
+	a, _ := newApp(t, s)
+	got, err := s.AppSecretByHash(context.Background(), secret.Hash("c1"))
+	must(t, err)
+	if got.AppID != a.ID || got.Kind != doorway.ClientSecret {
+		t.Fatalf("AppSecretByHash = %+v", got)
+	}
+	_, err = s.AppSecretByHash(context.Background(), "")
+	wantErr(t, err, store.ErrNotFound)
+}
+
+func testInstallTokens(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, _ := newApp(t, s)
+	b, _ := newApp(t, s)
+	tok := &doorway.InstallToken{Hash: secret.Hash("tok"), AppID: a.ID, Mode: doorway.Test, CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+	must(t, s.CreateInstallToken(ctx, tok))
+	_, err := s.UseInstallToken(ctx, tok.Hash, b.ID, t0)
+	wantErr(t, err, store.ErrNotFound)
+	got, err := s.UseInstallToken(ctx, tok.Hash, a.ID, t0.Add(time.Minute))
+	must(t, err)
+	if got.Mode != doorway.Test {
+		t.Fatalf("mode = %s, want test", got.Mode)
+	}
+	_, err = s.UseInstallToken(ctx, tok.Hash, a.ID, t0.Add(time.Minute))
+	wantErr(t, err, store.ErrConflict)
+	late := &doorway.InstallToken{Hash: secret.Hash("late"), AppID: a.ID, Mode: doorway.Live, CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
+	must(t, s.CreateInstallToken(ctx, late))
+	_, err = s.UseInstallToken(ctx, late.Hash, a.ID, t0.Add(10*time.Minute))
+	wantErr(t, err, store.ErrConflict)
+}
+
+func testSigningKeys(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	k1 := &doorway.SigningKey{ID: "key_1", Algorithm: "EdDSA", Public: []byte{1, 2}, Sealed: "s1", CreatedAt: t0}
+	must(t, s.RotateSigningKeys(ctx, k1, t0))
+	k2 := &doorway.SigningKey{ID: "key_2", Algorithm: "EdDSA", Public: []byte{3}, Sealed: "s2", CreatedAt: t0.Add(time.Hour)}
+	must(t, s.RotateSigningKeys(ctx, k2, t0.Add(25*time.Hour)))
+	ks, err := s.SigningKeys(ctx)
+	must(t, err)
+	if len(ks) != 2 || ks[0].ID != "key_2" || !ks[0].ExpiresAt.IsZero() || !ks[1].ExpiresAt.Equal(t0.Add(25*time.Hour)) ||
+		!slices.Equal(ks[1].Public, []byte{1, 2}) || ks[1].Sealed != "s1" {
+		t.Fatalf("signing keys = %+v", ks)
+	}
+}
