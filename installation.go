@@ -29,12 +29,12 @@ type InstallRequest struct {
 	// the version's permissions).
 	CodeChallenge string
 	Scope         []string
-	UserID      string // set at tenant choice
-	TenantID    string // set at tenant choice
-	CreatedAt   time.Time
-	ExpiresAt   time.Time
-	Decision    Decision // "" until approved or denied
-	DecidedAt   time.Time
+	UserID        string // set at tenant choice
+	TenantID      string // set at tenant choice
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	Decision      Decision // "" until approved or denied
+	DecidedAt     time.Time
 }
 
 // Decision is how an install request ended.

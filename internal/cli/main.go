@@ -61,8 +61,8 @@ type Main struct {
 	// Set by Run.
 	OAuth *oauth.Server
 	API   *appapi.API
-	ln  net.Listener
-	srv *http.Server
+	ln    net.Listener
+	srv   *http.Server
 }
 
 // Open loads the configuration and the master key and opens the store.
