@@ -4,7 +4,9 @@
 package testkit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -94,18 +96,92 @@ func (s *Server) Tenant(t testing.TB, name, ownerEmail string) *doorway.Tenant {
 // App registers an app with the given redirect URIs and two permissions.
 func (s *Server) App(t testing.TB, redirects ...string) *registry.Created {
 	t.Helper()
-	c, err := s.Registry.CreateApp(context.Background(), doorway.Manifest{
+	return s.AppManifest(t, Manifest(redirects...))
+}
+
+// Manifest is the manifest App registers.
+func Manifest(redirects ...string) doorway.Manifest {
+	return doorway.Manifest{
 		ID: "com.example.invoicing", Name: "Invoicing", Version: "1.0.0",
 		Permissions: []doorway.PermissionRequest{
 			{Permission: "customer_read", Purpose: "To address invoices."},
 			{Permission: "invoice_write", Purpose: "To send invoices for you."},
 		},
 		AllowedRedirectURIs: redirects,
-	})
+	}
+}
+
+// AppManifest registers an app with manifest m.
+func (s *Server) AppManifest(t testing.TB, m doorway.Manifest) *registry.Created {
+	t.Helper()
+	c, err := s.Registry.CreateApp(context.Background(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Install runs an install of a user with one tenant from entryURL to the
+// approval, and returns the approval's response (a redirect to the app).
+func (s *Server) Install(t testing.TB, entryURL, email string) *Page {
+	t.Helper()
+	f := s.Browser(t).Start(entryURL)
+	if p := f.SignIn(email, Password); !strings.Contains(p.Body, "will be able to") {
+		t.Fatalf("after sign-in, want the consent page; got %d:\n%s", p.Status, p.Body)
+	}
+	return f.Decide("approve")
+}
+
+// Call sends a JSON request (body nil: none) with an optional
+// Authorization header value and decodes a JSON answer into out (if not
+// nil). It returns the response with its body read.
+func (s *Server) Call(t testing.TB, method, path, auth string, body any, out any) *Page {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, s.URL()+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	p := s.Browser(t).Do(req)
+	if out != nil && strings.HasPrefix(p.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal([]byte(p.Body), out); err != nil {
+			t.Fatalf("%s %s: decode %q: %v", method, path, p.Body, err)
+		}
+	}
+	return p
+}
+
+// Form posts a form with an optional Authorization header value.
+func (s *Server) Form(t testing.TB, path, auth string, form url.Values, out any) *Page {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.URL()+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	p := s.Browser(t).Do(req)
+	if out != nil && strings.HasPrefix(p.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal([]byte(p.Body), out); err != nil {
+			t.Fatalf("POST %s: decode %q: %v", path, p.Body, err)
+		}
+	}
+	return p
 }
 
 // Link creates an install link and returns its URL.
