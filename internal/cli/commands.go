@@ -54,7 +54,7 @@ Start here:
 	pf.StringVar(&m.MasterKey, "master-key", "", "base64 32-byte key that encrypts stored secrets; prefer DOORWAY_MASTER_KEY (default: read or create <db>.key, mode 0600)")
 	pf.StringVar(&m.MasterKeyFile, "master-key-file", "", "file holding the master key (default <db>.key)")
 
-	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), configCmd())
+	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), keysCmd(m), installsCmd(m), configCmd())
 	return root
 }
 
@@ -460,6 +460,95 @@ http://localhost and http://127.0.0.1 redirect URIs.`,
 	create.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
 	links.AddCommand(create)
 	return links
+}
+
+func keysCmd(m *Main) *cobra.Command {
+	keysc := &cobra.Command{Use: "keys", Short: "Manage the keys that sign access tokens"}
+	var overlap time.Duration
+	var asJSON bool
+	rotate := &cobra.Command{
+		Use:   "rotate",
+		Short: "Start signing access tokens with a new key; the old keys stay published for --overlap",
+		Long: `Create a new Ed25519 key for access tokens. Every node signs with it within
+30 seconds (each node reloads keys at least that often, and at once when it
+sees an unknown kid). The old keys stay in /.well-known/jwks.json for
+--overlap (default: lifetimes.key_overlap in the config, 24h), so tokens
+they signed keep verifying; the overlap must exceed the longest token life
+(4h, instance tokens).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			if !cmd.Flags().Changed("overlap") {
+				overlap = time.Duration(m.Config.Lifetimes.KeyOverlap)
+			}
+			if overlap < 4*time.Hour {
+				return fmt.Errorf("--overlap %s is shorter than an instance token lives (4h): tokens would stop verifying early", overlap)
+			}
+			k, err := m.Tokens.Rotate(cmd.Context(), overlap)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), map[string]string{"kid": k.ID,
+					"old_keys_expire_at": k.CreatedAt.Add(overlap).UTC().Format(time.RFC3339)})
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "New signing key %s. The previous keys stay published for %s.\n", k.ID, overlap)
+			return nil
+		},
+	}
+	rotate.Flags().DurationVar(&overlap, "overlap", 24*time.Hour, "how long the old keys stay published")
+	rotate.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	keysc.AddCommand(rotate)
+	return keysc
+}
+
+func installsCmd(m *Main) *cobra.Command {
+	installs := &cobra.Command{Use: "installs", Short: "See where apps are installed"}
+	var asJSON bool
+	var limit int
+	list := &cobra.Command{
+		Use:   "list APP",
+		Short: "List an app's installations, oldest id first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			if _, err := m.Registry.App(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			rows, err := m.Store.Installations(cmd.Context(), args[0], "", limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				out := []map[string]any{}
+				for _, i := range rows {
+					out = append(out, map[string]any{"instance_id": i.ID, "tenant_id": i.TenantID, "mode": i.Mode,
+						"status": i.Status, "permissions": i.Permissions, "updated_at": i.UpdatedAt.Format(time.RFC3339)})
+				}
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			if len(rows) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is not installed anywhere yet.\n", args[0])
+				return nil
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "%-30s  %-30s  %-4s  %-16s  %s\n", "INSTANCE", "TENANT", "MODE", "STATUS", "UPDATED")
+			for _, i := range rows {
+				fmt.Fprintf(w, "%-30s  %-30s  %-4s  %-16s  %s\n", i.ID, i.TenantID, i.Mode, i.Status, i.UpdatedAt.Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	list.Flags().IntVar(&limit, "limit", 1000, "at most this many")
+	installs.AddCommand(list)
+	return installs
 }
 
 func configCmd() *cobra.Command {
