@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/doorwayhq/doorway/profile"
 	"github.com/doorwayhq/doorway/profile/stripelink"
 )
 
@@ -93,4 +94,27 @@ func verifySignature(payload []byte, header string, secrets []string, now time.T
 		}
 	}
 	return errors.New("appkit: install_signature does not match the signing secret")
+}
+
+// VerifyRedirect checks the doorway_signature of a redirect from the
+// wix-external, wix-oauth or oauth2 profiles: names are the parameters it
+// signs, in order (wix-external: appId, tenantId, instanceId; wix-oauth:
+// code, instanceId and state when given; oauth2: code, state when given,
+// iss, instance_id).
+func VerifyRedirect(q url.Values, names []string, secrets []string, now time.Time) error {
+	if q.Get("error") == "access_denied" {
+		return ErrDenied
+	}
+	params := make([]profile.Param, 0, len(names))
+	for _, n := range names {
+		if !q.Has(n) {
+			return fmt.Errorf("appkit: the redirect has no %s", n)
+		}
+		params = append(params, profile.Param{n, q.Get(n)})
+	}
+	header := q.Get(profile.SignatureParam)
+	if err := verifySignature(profile.Payload(params), header, secrets, now); err != nil {
+		return errors.New(strings.ReplaceAll(err.Error(), "install_signature", profile.SignatureParam))
+	}
+	return nil
 }

@@ -28,9 +28,6 @@ func invalidClient(desc string) *Error {
 func invalidScope(desc string) *Error {
 	return &Error{Code: "invalid_scope", Description: desc, status: 400}
 }
-func unauthorizedClient(desc string) *Error {
-	return &Error{Code: "unauthorized_client", Description: desc, status: 400}
-}
 
 // noStore marks a response that carries or concerns credentials
 // (RFC 6749 §5.1).

@@ -45,8 +45,10 @@ func TestRedirectMutationsEveryProfile(t *testing.T) {
 	challenge := strings.Repeat("c", 43)
 
 	profiles := map[string]func(uri string) string{
-		"stripe-link":  func(uri string) string { return link + "?redirect_uri=" + url.QueryEscape(uri) },
-		"wix-external": func(uri string) string { return "/app-installer?appId=" + app.App.ID + "&postInstallationUrl=" + url.QueryEscape(uri) },
+		"stripe-link": func(uri string) string { return link + "?redirect_uri=" + url.QueryEscape(uri) },
+		"wix-external": func(uri string) string {
+			return "/app-installer?appId=" + app.App.ID + "&postInstallationUrl=" + url.QueryEscape(uri)
+		},
 		"wix-oauth": func(uri string) string {
 			return "/installer/install?appId=" + app.App.ID + "&redirectUrl=" + url.QueryEscape(uri) + "&state=s"
 		},
