@@ -20,6 +20,22 @@ import (
 // install grant and starts a fresh one: every instance token issued so far
 // stops working, and the next client_credentials request gets a new one.
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	c, token, ok := s.tokenRequest(w, r)
+	if !ok {
+		return
+	}
+	if err := s.revokeToken(r.Context(), c, token); err != nil {
+		s.Logger.Error("revoke", "error", err)
+		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})
+		return
+	}
+	noStore(w)
+	w.WriteHeader(http.StatusOK)
+}
+
+// tokenRequest reads a revocation or introspection request: an
+// authenticated client and the token it asks about.
+func (s *Server) tokenRequest(w http.ResponseWriter, r *http.Request) (*client, string, bool) {
 	p, e := params(w, r)
 	var c *client
 	if e == nil {
@@ -30,15 +46,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	if e != nil {
 		writeError(w, e)
-		return
+		return nil, "", false
 	}
-	if err := s.revokeToken(r.Context(), c, p.Get("token")); err != nil {
-		s.Logger.Error("revoke", "error", err)
-		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})
-		return
-	}
-	noStore(w)
-	w.WriteHeader(http.StatusOK)
+	return c, p.Get("token"), true
 }
 
 func (s *Server) revokeToken(ctx context.Context, c *client, token string) error {
@@ -87,19 +97,11 @@ type introspection struct {
 // introspect is POST /oauth2/introspect (RFC 7662). The caller
 // authenticates as an app and learns only about its own tokens.
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
-	p, e := params(w, r)
-	var c *client
-	if e == nil {
-		c, e = s.authenticate(r.Context(), r, p)
-	}
-	if e == nil && p.Get("token") == "" {
-		e = invalidRequest("token is missing")
-	}
-	if e != nil {
-		writeError(w, e)
+	c, token, ok := s.tokenRequest(w, r)
+	if !ok {
 		return
 	}
-	out, err := s.inspect(r.Context(), c, p.Get("token"))
+	out, err := s.inspect(r.Context(), c, token)
 	if err != nil {
 		s.Logger.Error("introspect", "error", err)
 		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})

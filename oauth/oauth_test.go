@@ -387,3 +387,21 @@ func TestJWKSVerifiesTokens(t *testing.T) {
 		t.Fatalf("token header = %v, want kid of the JWKS key, typ at+jwt, alg EdDSA", h)
 	}
 }
+
+// TestScopeNarrowing: a token request may ask for less than was granted,
+// never more (RFC 6749 §3.3).
+func TestScopeNarrowing(t *testing.T) {
+	x := newSetup(t)
+	_, _, q := x.code(t)
+	form := func(scope string) url.Values {
+		return url.Values{"grant_type": {"client_credentials"}, "instance_id": {q.Get("instance_id")}, "scope": {scope}}
+	}
+	var out map[string]any
+	if p := x.s.Form(t, "/oauth2/token", basic(x.app), form("invoice_write"), &out); p.Status != 200 || out["scope"] != "invoice_write" {
+		t.Fatalf("narrower scope = %d %v, want 200 with scope invoice_write", p.Status, out)
+	}
+	out = nil
+	if p := x.s.Form(t, "/oauth2/token", basic(x.app), form("invoice_write payment_read"), &out); p.Status != 400 || out["error"] != "invalid_scope" {
+		t.Fatalf("wider scope = %d %v, want 400 invalid_scope", p.Status, out)
+	}
+}

@@ -381,14 +381,9 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 		if g.AppID != c.app.ID {
 			return nil, invalidGrant("the refresh token is unknown")
 		}
-		scope := g.Scope
-		if p.Has("scope") {
-			scope = strings.Fields(p.Get("scope"))
-			for _, sc := range scope {
-				if !slices.Contains(g.Scope, sc) {
-					return nil, invalidScope(fmt.Sprintf("scope %s was not granted (granted: %s)", sc, strings.Join(g.Scope, " ")))
-				}
-			}
+		scope, e := narrow(p, g.Scope)
+		if e != nil {
+			return nil, e
 		}
 		now := s.Now()
 		next := secret.Token("dwrt_")
@@ -439,14 +434,9 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	if !g.RevokedAt.IsZero() {
 		return nil, invalidGrant(fmt.Sprintf("the grant of installation %s was revoked", inst.ID))
 	}
-	scope := inst.Permissions
-	if p.Has("scope") {
-		scope = strings.Fields(p.Get("scope"))
-		for _, sc := range scope {
-			if !slices.Contains(inst.Permissions, sc) {
-				return nil, invalidScope(fmt.Sprintf("scope %s was not granted to installation %s", sc, inst.ID))
-			}
-		}
+	scope, e := narrow(p, inst.Permissions)
+	if e != nil {
+		return nil, e
 	}
 	access, e := s.issue(ctx, g, inst, scope, InstanceTokenTTL)
 	if e != nil {
@@ -454,6 +444,21 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	}
 	return &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(InstanceTokenTTL.Seconds()),
 		Scope: strings.Join(scope, " ")}, nil
+}
+
+// narrow returns the scope a token request asks for (RFC 6749 §3.3): all
+// of granted when it names none, else a subset of it.
+func narrow(p url.Values, granted []string) ([]string, *Error) {
+	if !p.Has("scope") {
+		return granted, nil
+	}
+	scope := strings.Fields(p.Get("scope"))
+	for _, sc := range scope {
+		if !slices.Contains(granted, sc) {
+			return nil, invalidScope(fmt.Sprintf("scope %s was not granted (granted: %s)", sc, strings.Join(granted, " ")))
+		}
+	}
+	return scope, nil
 }
 
 func clip(s string) string {

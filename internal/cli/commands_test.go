@@ -70,6 +70,15 @@ func TestCLIScriptedSetup(t *testing.T) {
 	if link["url"] != "https://install.example/apps/install/link/"+link["id"] || link["mode"] != "test" {
 		t.Fatalf("links create JSON = %v", link)
 	}
+	if out, err := run(t, "", "installs", "list", app["id"], "--db", db, "--json"); err != nil || strings.TrimSpace(out) != "[]" {
+		t.Fatalf("installs list of a new app = %q, %v; want []", out, err)
+	}
+	if _, err := run(t, "", "installs", "list", "app_nope", "--db", db); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("installs list of an unknown app: %v, want an error naming it", err)
+	}
+	if _, err := run(t, "", "keys", "rotate", "--db", db, "--overlap", "1h"); err == nil || !strings.Contains(err.Error(), "shorter than an instance token") {
+		t.Fatalf("keys rotate --overlap 1h: %v, want a refusal that explains the 4h minimum", err)
+	}
 	v2 := strings.Replace(manifest, `"1.0.0"`, `"1.1.0"`, 1)
 	ver := runJSON(t, "apps", "versions", "add", app["id"], "--db", db, "--manifest", writeManifest(t, v2), "--mode", "live", "--json")
 	if ver["version"] != "1.1.0" {
