@@ -8,7 +8,8 @@
 // POSTs by Sec-Fetch-Site/Origin, and each form carries a token that is an
 // HMAC of the install request and the browser-binding cookie, which a
 // cross-site page can neither read nor compute. Pages work without
-// JavaScript; there is none.
+// JavaScript; the only script (static/close.js) closes the Wix installer
+// window on /installer/close-window.
 package web
 
 import (
