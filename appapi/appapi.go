@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/guard"
 	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
@@ -32,7 +33,7 @@ import (
 
 // AccountHeader names the tenant an app acts on when it authenticates with
 // its secret key.
-const AccountHeader = "Doorway-Account"
+const AccountHeader = guard.AccountHeader
 
 // API serves the app endpoints.
 type API struct {
@@ -56,7 +57,6 @@ func (a *API) Mount(mux *http.ServeMux) {
 type Caller struct {
 	Installation *doorway.Installation
 	Permissions  []string
-	ViaSecret    bool
 }
 
 type apiError struct {
@@ -70,11 +70,7 @@ func unauthorized(msg string) *apiError { return &apiError{http.StatusUnauthoriz
 
 // Authenticate identifies the caller of an instance endpoint.
 func (a *API) Authenticate(r *http.Request) (*Caller, error) {
-	h := r.Header.Get("Authorization")
-	token := h
-	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
-		token = strings.TrimSpace(h[7:])
-	}
+	token := guard.Credential(r)
 	if token == "" {
 		return nil, unauthorized("send an access token in the Authorization header (bare or as Bearer), or a client secret as Bearer with " + AccountHeader)
 	}
@@ -108,7 +104,7 @@ func (a *API) bySecret(ctx context.Context, sec, tenantID string) (*Caller, erro
 			return nil, err
 		}
 		if inst.Status != doorway.Uninstalled {
-			return &Caller{Installation: inst, Permissions: inst.Permissions, ViaSecret: true}, nil
+			return &Caller{Installation: inst, Permissions: inst.Permissions}, nil
 		}
 	}
 	return nil, &apiError{http.StatusForbidden, fmt.Sprintf("app %s is not installed in tenant %q", row.AppID, clip(tenantID))}

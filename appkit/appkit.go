@@ -57,13 +57,14 @@ func VerifyInstallLink(q url.Values, secrets []string, now time.Time) (*Install,
 	if err != nil {
 		return nil, err
 	}
-	if err := verifySignature(payload, q.Get("install_signature"), secrets, now); err != nil {
+	if err := verifySignature("install_signature", payload, q.Get("install_signature"), secrets, now); err != nil {
 		return nil, err
 	}
 	return in, nil
 }
 
-func verifySignature(payload []byte, header string, secrets []string, now time.Time) error {
+// verifySignature checks a Stripe-Signature value given in parameter name.
+func verifySignature(name string, payload []byte, header string, secrets []string, now time.Time) error {
 	var ts int64 = -1
 	var sigs [][]byte
 	for _, part := range strings.Split(header, ",") {
@@ -78,10 +79,10 @@ func verifySignature(payload []byte, header string, secrets []string, now time.T
 		}
 	}
 	if ts < 0 || len(sigs) == 0 {
-		return errors.New("appkit: install_signature is missing or malformed (want t=…,v1=…)")
+		return fmt.Errorf("appkit: %s is missing or malformed (want t=…,v1=…)", name)
 	}
 	if age := now.Sub(time.Unix(ts, 0)); age > DefaultTolerance || age < -DefaultTolerance {
-		return fmt.Errorf("appkit: install_signature is %s old; the limit is %s", age.Round(time.Second), DefaultTolerance)
+		return fmt.Errorf("appkit: %s is %s old; the limit is %s", name, age.Round(time.Second), DefaultTolerance)
 	}
 	for _, s := range secrets {
 		m := hmac.New(sha256.New, []byte(s))
@@ -93,7 +94,7 @@ func verifySignature(payload []byte, header string, secrets []string, now time.T
 			}
 		}
 	}
-	return errors.New("appkit: install_signature does not match the signing secret")
+	return fmt.Errorf("appkit: %s does not match the signing secret", name)
 }
 
 // VerifyRedirect checks the doorway_signature of a redirect from the
@@ -112,9 +113,5 @@ func VerifyRedirect(q url.Values, names []string, secrets []string, now time.Tim
 		}
 		params = append(params, profile.Param{n, q.Get(n)})
 	}
-	header := q.Get(profile.SignatureParam)
-	if err := verifySignature(profile.Payload(params), header, secrets, now); err != nil {
-		return errors.New(strings.ReplaceAll(err.Error(), "install_signature", profile.SignatureParam))
-	}
-	return nil
+	return verifySignature(profile.SignatureParam, profile.Payload(params), q.Get(profile.SignatureParam), secrets, now)
 }

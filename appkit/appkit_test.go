@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway/appkit"
+	"github.com/doorwayhq/doorway/profile"
 	"github.com/doorwayhq/doorway/profile/stripelink"
 )
 
@@ -68,4 +69,34 @@ func without(q url.Values, k string) url.Values {
 	c.Del("_")
 	c.Del(k)
 	return c
+}
+
+func TestVerifyRedirect(t *testing.T) {
+	now := time.Now()
+	names := []string{"appId", "tenantId", "instanceId"}
+	target := profile.Signed("https://app.example/cb?mine=1",
+		[]profile.Param{{"appId", "app_1"}, {"tenantId", "tnt_1"}, {"instanceId", "ins_1"}}, []string{"dwss_a"}, now)
+	u, _ := url.Parse(target)
+	q := u.Query()
+	if err := appkit.VerifyRedirect(q, names, []string{"dwss_a"}, now); err != nil {
+		t.Fatalf("genuine redirect: %v", err)
+	}
+	cases := map[string]func(url.Values){
+		"forged tenant":     func(q url.Values) { q.Set("tenantId", "tnt_2") },
+		"missing instance":  func(q url.Values) { q.Del("instanceId") },
+		"missing signature": func(q url.Values) { q.Del("doorway_signature") },
+	}
+	for name, mutate := range cases {
+		bad, _ := url.ParseQuery(q.Encode())
+		mutate(bad)
+		if err := appkit.VerifyRedirect(bad, names, []string{"dwss_a"}, now); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+	if err := appkit.VerifyRedirect(q, names, []string{"dwss_other"}, now); err == nil || !strings.Contains(err.Error(), "doorway_signature") {
+		t.Errorf("wrong secret: %v, want an error naming doorway_signature", err)
+	}
+	if err := appkit.VerifyRedirect(q, names, []string{"dwss_a"}, now.Add(6*time.Minute)); err == nil {
+		t.Error("a 6-minute-old signature verified")
+	}
 }

@@ -154,11 +154,7 @@ func (e *unauthorized) Error() string { return e.msg }
 // Authenticate identifies the caller of r. Errors other than an
 // *unauthorized mean Doorway could not be asked.
 func (g *Guard) Authenticate(r *http.Request) (*Caller, error) {
-	h := r.Header.Get("Authorization")
-	token := h
-	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
-		token = strings.TrimSpace(h[7:])
-	}
+	token := Credential(r)
 	if token == "" {
 		return nil, &unauthorized{"send an access token in the Authorization header, or a secret key with " + AccountHeader}
 	}
@@ -166,6 +162,17 @@ func (g *Guard) Authenticate(r *http.Request) (*Caller, error) {
 		return g.bySecret(r.Context(), token, r.Header.Get(AccountHeader))
 	}
 	return g.byToken(r.Context(), token)
+}
+
+// Credential returns the token or secret key of r's Authorization header,
+// which may be "Bearer <value>" (RFC 6750) or the bare value (as Wix sends
+// access tokens).
+func Credential(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "Bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return h
 }
 
 // claims are the access-token claims the guard reads.

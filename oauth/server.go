@@ -220,8 +220,8 @@ type tokenResponse struct {
 // token is POST /oauth2/token.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	s.dispatch(w, r, map[string]grantFunc{
-		"authorization_code": s.authorizationCode(doorway.ProfileOAuth2, 0),
-		"refresh_token":      s.refreshToken(0),
+		"authorization_code": s.authorizationCode(doorway.ProfileOAuth2, s.TokenTTL),
+		"refresh_token":      s.refreshToken(s.TokenTTL),
 		"client_credentials": s.clientCredentials,
 	})
 }
@@ -296,9 +296,6 @@ func (s *Server) issue(ctx context.Context, g *doorway.Grant, inst *doorway.Inst
 // authorizationCode redeems a code issued by profile.
 func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) grantFunc {
 	return func(ctx context.Context, c *client, p url.Values) (*tokenResponse, *Error) {
-		if ttl == 0 {
-			ttl = s.TokenTTL
-		}
 		raw := p.Get("code")
 		if raw == "" {
 			return nil, invalidRequest("code is missing")
@@ -360,9 +357,6 @@ func pkceMatches(verifier, challenge string) bool {
 
 func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 	return func(ctx context.Context, c *client, p url.Values) (*tokenResponse, *Error) {
-		if ttl == 0 {
-			ttl = s.TokenTTL
-		}
 		raw := p.Get("refresh_token")
 		if raw == "" {
 			return nil, invalidRequest("refresh_token is missing")
