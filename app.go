@@ -53,6 +53,9 @@ type Manifest struct {
 	Permissions         []PermissionRequest `json:"permissions"`
 	AllowedRedirectURIs []string            `json:"allowed_redirect_uris"`
 	WebhookURL          string              `json:"webhook_url,omitempty"`
+	// WebhookFormat is how events are sent to WebhookURL: standard
+	// (default), stripe or wix.
+	WebhookFormat WebhookFormat `json:"webhook_format,omitempty"`
 	// AppURL is where a platform-initiated install of a wix-oauth app
 	// sends the user first, with a single-use token.
 	AppURL string `json:"app_url,omitempty"`
@@ -141,6 +144,7 @@ func (m *Manifest) Validate(catalog Catalog) error {
 			add(`"webhook_url" %q %s`, m.WebhookURL, err)
 		}
 	}
+	problems = append(problems, m.webhookProblems()...)
 	if len(problems) > 0 {
 		return Errorf(EInvalid, "the manifest has %d problem(s):\n  - %s", len(problems), strings.Join(problems, "\n  - "))
 	}
@@ -192,6 +196,11 @@ type SecretKind string
 const (
 	ClientSecret  SecretKind = "client"
 	SigningSecret SecretKind = "signing"
+	// WebhookSecret signs standard and stripe webhooks (whsec_…), sealed.
+	WebhookSecret SecretKind = "webhook"
+	// WebhookKey is the RSA private key (PKCS #8 PEM, sealed) that signs wix
+	// webhooks; the developer verifies with its public half.
+	WebhookKey SecretKind = "webhook_key"
 )
 
 // ValidAt reports whether the secret may be used at t.

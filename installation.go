@@ -72,9 +72,10 @@ type Installation struct {
 
 // Event types.
 const (
-	EventInstalled      = "app.installed"
-	EventSetupCompleted = "app.setup_completed"
-	EventUninstalled    = "app.uninstalled"
+	EventInstalled          = "app.installed"
+	EventSetupCompleted     = "app.setup_completed"
+	EventPermissionsChanged = "app.permissions_changed" // re-approved with other permissions
+	EventUninstalled        = "app.uninstalled"
 )
 
 // Event is a lifecycle event, written in the same transaction as the change
@@ -91,4 +92,9 @@ type Event struct {
 	Sequence       int64 // grows per installation
 	State          string
 	CreatedAt      time.Time
+
+	// Its way through the outbox.
+	Delivery      Delivery
+	Attempts      int
+	NextAttemptAt time.Time
 }

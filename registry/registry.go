@@ -43,7 +43,7 @@ type Created struct {
 // of a Stripe app manifest that Doorway accepts and ignores, so a Stripe
 // manifest can be used as it is.
 var (
-	manifestFields = []string{"id", "name", "version", "icon", "permissions", "allowed_redirect_uris", "webhook_url", "app_url"}
+	manifestFields = []string{"id", "name", "version", "icon", "permissions", "allowed_redirect_uris", "webhook_url", "webhook_format", "app_url"}
 	stripeFields   = []string{"app_backend", "ui_extension", "stripe_api_access_type", "distribution_type",
 		"sandbox_install_compatible", "post_install_action", "connect_permissions", "constants", "$schema"}
 )

@@ -122,6 +122,43 @@ type Store interface {
 	// another app; ErrConflict: used or expired.
 	UseInstallToken(ctx context.Context, hash, appID string, now time.Time) (*doorway.InstallToken, error)
 
+	// The outbox. Events are written by the operations above, in their
+	// transactions; webhook dispatchers lease them, log every attempt and
+	// retry until the endpoint answers 2xx or the schedule runs out.
+
+	// ClaimEvents leases up to limit due pending events to owner until
+	// now+lease, oldest due first. Only the lowest pending sequence of each
+	// installation is due, so an installation's events go out in order. A
+	// lease that has run out (its dispatcher crashed) can be claimed again.
+	ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error)
+	// RecordAttempt logs a and, in the same transaction, if owner still
+	// holds the event's lease: counts the attempt, moves the event to
+	// a.Outcome (Pending: due again at a.NextAt) and releases the lease. A
+	// Disabled outcome also disables the endpoint a.URL of the app.
+	// ErrConflict: the lease was lost (the attempt is logged anyway).
+	RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error
+	// ReleaseEvents gives back owner's leases of ids without an attempt.
+	ReleaseEvents(ctx context.Context, owner string, ids []string) error
+	Event(ctx context.Context, id string) (*doorway.Event, error)
+	// ReplayEvent makes an event pending again, due at now, whatever its
+	// state (a replay of a pending one just makes it due now).
+	ReplayEvent(ctx context.Context, id string, now time.Time) (*doorway.Event, error)
+	// Attempts is an app's delivery log, newest first: the attempts with
+	// an id below before (0: from the newest), at most limit.
+	Attempts(ctx context.Context, appID string, before int64, limit int) ([]doorway.Attempt, error)
+	// WebhookDisabled reports when the app's endpoint url was disabled
+	// (zero time: it is not).
+	WebhookDisabled(ctx context.Context, appID, url string) (time.Time, error)
+	// EnableWebhooks re-enables every disabled endpoint of the app and
+	// makes its disabled events pending, due at now; it returns how many.
+	EnableWebhooks(ctx context.Context, appID string, now time.Time) (int, error)
+
+	// Sweep deletes the sessions, install requests, authorization codes
+	// and install tokens that expired before before, and returns how many
+	// rows went. Callers keep a margin (a replayed code is recognised only
+	// while its row exists).
+	Sweep(ctx context.Context, before time.Time) (int64, error)
+
 	// Access-token signing keys, newest first, expired ones included.
 	SigningKeys(ctx context.Context) ([]doorway.SigningKey, error)
 	// RotateSigningKeys adds fresh and makes every current key expire at

@@ -38,8 +38,8 @@ func parseList(s, what string) ([]string, error) {
 
 func insertEvent(ctx context.Context, tx *sql.Tx, id, typ string, inst *doorway.Installation, userID string, seq int64, state string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode,
-		permissions, sequence, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		id, typ, inst.AppID, inst.ID, inst.TenantID, userID, inst.Mode, list(inst.Permissions), seq, state, ms(now))
+		permissions, sequence, state, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		id, typ, inst.AppID, inst.ID, inst.TenantID, userID, inst.Mode, list(inst.Permissions), seq, state, ms(now), ms(now))
 	return err
 }
 

@@ -365,6 +365,19 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		for i, p := range v.Permissions {
 			perms[i] = p.Permission
 		}
+		// Re-approving a live installation with other permissions is a
+		// permissions change; anything else is an install.
+		eventType := doorway.EventInstalled
+		var oldStatus, oldPerms string
+		err = tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = ? AND tenant_id = ? AND mode = ?`,
+			r.AppID, r.TenantID, r.Mode).Scan(&oldStatus, &oldPerms)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case oldStatus != string(doorway.Uninstalled) && oldPerms != list(perms):
+			eventType = doorway.EventPermissionsChanged
+		}
 		now := ms(d.Now)
 		row := tx.QueryRowContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
 				installed_by, event_seq, created_at, updated_at, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
@@ -393,7 +406,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 				return err
 			}
 		}
-		return insertEvent(ctx, tx, d.EventID, doorway.EventInstalled, inst, r.UserID, seq, r.State, d.Now)
+		return insertEvent(ctx, tx, d.EventID, eventType, inst, r.UserID, seq, r.State, d.Now)
 	})
 	return inst, err
 }
@@ -423,31 +436,6 @@ func (db *DB) InstallationFor(ctx context.Context, appID, tenantID string, mode 
 	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations
 		WHERE app_id = ? AND tenant_id = ? AND mode = ?`, appID, tenantID, mode))
 	return i, notFound(err, "installation of app in tenant", appID+" "+tenantID)
-}
-
-func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT id, type, app_id, installation_id, tenant_id, user_id, mode, permissions,
-		sequence, state, created_at FROM events WHERE installation_id = ? ORDER BY sequence`, installationID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []doorway.Event
-	for rows.Next() {
-		var e doorway.Event
-		var perms string
-		var created int64
-		if err := rows.Scan(&e.ID, &e.Type, &e.AppID, &e.InstallationID, &e.TenantID, &e.UserID, &e.Mode, &perms,
-			&e.Sequence, &e.State, &created); err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal([]byte(perms), &e.Permissions); err != nil {
-			return nil, err
-		}
-		e.CreatedAt = fromMS(created)
-		out = append(out, e)
-	}
-	return out, rows.Err()
 }
 
 var _ store.Store = (*DB)(nil)

@@ -55,6 +55,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AppSecretByHash", testAppSecretByHash},
 		{"InstallTokens", testInstallTokens},
 		{"SigningKeys", testSigningKeys},
+		{"OutboxOrder", testOutboxOrder},
+		{"OutboxRetryAndLease", testOutboxRetryAndLease},
+		{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
+		{"OutboxDisable", testOutboxDisable},
+		{"PermissionsChanged", testPermissionsChanged},
+		{"Sweep", testSweep},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })

@@ -1,0 +1,205 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/store"
+)
+
+const eventCols = `id, type, app_id, installation_id, tenant_id, user_id, mode, permissions,
+	sequence, state, created_at, delivery, attempts, next_attempt_at`
+
+func scanEvent(row scanner) (*doorway.Event, error) {
+	var e doorway.Event
+	var perms string
+	var created, next int64
+	if err := row.Scan(&e.ID, &e.Type, &e.AppID, &e.InstallationID, &e.TenantID, &e.UserID, &e.Mode, &perms,
+		&e.Sequence, &e.State, &created, &e.Delivery, &e.Attempts, &next); err != nil {
+		return nil, err
+	}
+	var err error
+	if e.Permissions, err = parseList(perms, "event "+e.ID); err != nil {
+		return nil, err
+	}
+	e.CreatedAt, e.NextAttemptAt = fromMS(created), fromMS(next)
+	return &e, nil
+}
+
+func (db *DB) events(ctx context.Context, q interface {
+	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+}, query string, args ...any) ([]doorway.Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.Event
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *e)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
+	return db.events(ctx, db.r, `SELECT `+eventCols+` FROM events WHERE installation_id = ? ORDER BY sequence`, installationID)
+}
+
+func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
+	e, err := scanEvent(db.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = ?`, id))
+	return e, notFound(err, "event", id)
+}
+
+// ClaimEvents: SQLite has one writer, so the UPDATE … WHERE id IN (SELECT …)
+// is atomic without row locks; PostgreSQL adds FOR UPDATE SKIP LOCKED.
+func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error) {
+	var out []doorway.Event
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = db.events(ctx, tx, `UPDATE events SET lease_owner = ?, lease_until = ?
+			WHERE id IN (
+				SELECT e.id FROM events e
+				WHERE e.delivery = 'pending' AND e.next_attempt_at <= ? AND e.lease_until <= ?
+				  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery = 'pending'
+				                  AND p.installation_id = e.installation_id AND p.sequence < e.sequence)
+				ORDER BY e.next_attempt_at, e.id LIMIT ?)
+			RETURNING `+eventCols, owner, ms(now.Add(lease)), ms(now), ms(now), limit)
+		return err
+	})
+	return out, err
+}
+
+func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
+	lost := false
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
+			error, response, latency_us, at, outcome, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
+			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt)).Scan(&a.ID)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = ?, attempts = attempts + 1, next_attempt_at = ?,
+			lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ? AND delivery = 'pending'`,
+			a.Outcome, ms(a.NextAt), a.EventID, owner)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			lost = true
+			return nil
+		}
+		if a.Outcome == doorway.Disabled {
+			_, err = tx.ExecContext(ctx, `INSERT INTO webhook_disabled (app_id, url, disabled_at) VALUES (?, ?, ?)
+				ON CONFLICT (app_id, url) DO NOTHING`, a.AppID, a.URL, ms(a.At))
+		}
+		return err
+	})
+	if err == nil && lost {
+		err = fmt.Errorf("event %s: the lease of %s was lost: %w", a.EventID, owner, store.ErrConflict)
+	}
+	return err
+}
+
+func (db *DB) ReleaseEvents(ctx context.Context, owner string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	args := []any{owner}
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0
+		WHERE lease_owner = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	return err
+}
+
+func (db *DB) ReplayEvent(ctx context.Context, id string, now time.Time) (*doorway.Event, error) {
+	e, err := scanEvent(db.w.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = ?
+		WHERE id = ? RETURNING `+eventCols, ms(now), id))
+	return e, notFound(err, "event", id)
+}
+
+func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit int) ([]doorway.Attempt, error) {
+	if before <= 0 {
+		before = 1<<63 - 1
+	}
+	rows, err := db.r.QueryContext(ctx, `SELECT id, event_id, event_type, app_id, number, url, status_code, error, response,
+		latency_us, at, outcome, next_at FROM webhook_attempts WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+		appID, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []doorway.Attempt
+	for rows.Next() {
+		var a doorway.Attempt
+		var latency, at, next int64
+		if err := rows.Scan(&a.ID, &a.EventID, &a.EventType, &a.AppID, &a.Number, &a.URL, &a.StatusCode, &a.Error,
+			&a.Response, &latency, &at, &a.Outcome, &next); err != nil {
+			return nil, err
+		}
+		a.Latency, a.At, a.NextAt = time.Duration(latency)*time.Microsecond, fromMS(at), fromMS(next)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) WebhookDisabled(ctx context.Context, appID, url string) (time.Time, error) {
+	var at int64
+	err := db.r.QueryRowContext(ctx, `SELECT disabled_at FROM webhook_disabled WHERE app_id = ? AND url = ?`, appID, url).Scan(&at)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fromMS(at), nil
+}
+
+func (db *DB) EnableWebhooks(ctx context.Context, appID string, now time.Time) (int, error) {
+	var n int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE app_id = ?`, appID); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = ?
+			WHERE app_id = ? AND delivery = 'disabled'`, ms(now), appID)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
+}
+
+func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
+	var total int64
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		for _, q := range []string{
+			`DELETE FROM sessions WHERE expires_at < ?`,
+			`DELETE FROM install_requests WHERE expires_at < ?`,
+			`DELETE FROM auth_codes WHERE expires_at < ?`,
+			`DELETE FROM install_tokens WHERE expires_at < ?`,
+		} {
+			res, err := tx.ExecContext(ctx, q, ms(before))
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+		}
+		return nil
+	})
+	return total, err
+}
