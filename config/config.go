@@ -25,6 +25,15 @@ type Config struct {
 	Platform    Platform        `yaml:"platform"`
 	Permissions doorway.Catalog `yaml:"permissions"`
 	Lifetimes   Lifetimes       `yaml:"lifetimes"`
+	Webhooks    Webhooks        `yaml:"webhooks"`
+}
+
+// Webhooks tunes delivery. Whether private addresses may receive webhooks
+// is a flag (--webhook-allow-private), since it depends on where Doorway runs.
+type Webhooks struct {
+	Timeout     Duration `yaml:"timeout"`      // one request; default 15s
+	Lease       Duration `yaml:"lease"`        // a claimed event is a node's for this long; default 45s
+	PerEndpoint int      `yaml:"per_endpoint"` // concurrent requests to one URL; default 4
 }
 
 // Platform is the branding shown on every page.
@@ -133,6 +142,15 @@ func (c *Config) applyDefaults() {
 	if c.Lifetimes.RevocationDelay == 0 {
 		c.Lifetimes.RevocationDelay = Duration(30 * time.Second)
 	}
+	if c.Webhooks.Timeout == 0 {
+		c.Webhooks.Timeout = Duration(15 * time.Second)
+	}
+	if c.Webhooks.Lease == 0 {
+		c.Webhooks.Lease = Duration(max(45*time.Second, 2*time.Duration(c.Webhooks.Timeout)+15*time.Second))
+	}
+	if c.Webhooks.PerEndpoint == 0 {
+		c.Webhooks.PerEndpoint = 4
+	}
 }
 
 var (
@@ -172,6 +190,10 @@ func (c *Config) Validate() error {
 		"lifetimes.key_overlap %s must be at least 4h, the life of an instance token, or tokens stop verifying early", time.Duration(c.Lifetimes.KeyOverlap))
 	check(time.Duration(c.Lifetimes.RevocationDelay) < time.Second || time.Duration(c.Lifetimes.RevocationDelay) > 5*time.Minute,
 		"lifetimes.revocation_delay %s must be between 1s and 5m", time.Duration(c.Lifetimes.RevocationDelay))
+	wt, wl := time.Duration(c.Webhooks.Timeout), time.Duration(c.Webhooks.Lease)
+	check(wt < time.Second || wt > time.Minute, "webhooks.timeout %s must be between 1s and 1m", wt)
+	check(wl < wt+5*time.Second, "webhooks.lease %s must be at least webhooks.timeout + 5s (%s), or a slow delivery could be sent twice at once", wl, wt+5*time.Second)
+	check(c.Webhooks.PerEndpoint < 1 || c.Webhooks.PerEndpoint > 64, "webhooks.per_endpoint %d must be between 1 and 64", c.Webhooks.PerEndpoint)
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
 	}

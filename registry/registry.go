@@ -11,7 +11,12 @@ package registry
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sort"
@@ -33,10 +38,21 @@ type Registry struct {
 
 // Created is a new app with the secrets that are shown only now.
 type Created struct {
-	App           *doorway.App
-	Version       *doorway.AppVersion
-	ClientSecret  string
-	SigningSecret string
+	App     *doorway.App
+	Version *doorway.AppVersion
+	Secrets
+	// WebhookPublicKey is the PEM public key that verifies wix-format
+	// webhooks ("" for other formats). It is not a secret and can be shown
+	// again with WebhookPublicKey.
+	WebhookPublicKey string
+}
+
+// Secrets are an app's secrets as issued: shown once, then kept only hashed
+// (client) or sealed (signing, webhook).
+type Secrets struct {
+	ClientSecret  string // dwcs_…: the app's OAuth client secret
+	SigningSecret string // dwss_…: verifies install redirects
+	WebhookSecret string // whsec_…: verifies standard and stripe webhooks
 }
 
 // manifestFields are the manifest keys Doorway reads; stripeFields are keys
@@ -93,21 +109,59 @@ func (r *Registry) CreateApp(ctx context.Context, m doorway.Manifest) (*Created,
 	app.LiveVersionID, app.TestVersionID = v.ID, v.ID
 	c := &Created{App: app, Version: v}
 	var secrets []doorway.AppSecret
-	c.ClientSecret, c.SigningSecret, secrets = r.newSecrets(app.ID, now)
+	c.Secrets, secrets = r.newSecrets(app.ID, now)
+	if m.Webhook() == doorway.WebhookWix {
+		key, pub, err := r.newWebhookKey(app.ID, now)
+		if err != nil {
+			return nil, err
+		}
+		secrets, c.WebhookPublicKey = append(secrets, key), pub
+	}
 	if err := r.Store.CreateApp(ctx, app, v, secrets); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-func (r *Registry) newSecrets(appID string, now time.Time) (client, signing string, rows []doorway.AppSecret) {
-	client, signing = secret.Token("dwcs_"), secret.Token("dwss_")
-	signingID := secret.Token("sec_")
-	rows = []doorway.AppSecret{
-		{ID: secret.Token("sec_"), AppID: appID, Kind: doorway.ClientSecret, Hash: secret.Hash(client), CreatedAt: now},
-		{ID: signingID, AppID: appID, Kind: doorway.SigningSecret, Sealed: r.Keys.Seal(signing, signingID), CreatedAt: now},
+func (r *Registry) newSecrets(appID string, now time.Time) (Secrets, []doorway.AppSecret) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	out := Secrets{ClientSecret: secret.Token("dwcs_"), SigningSecret: secret.Token("dwss_"),
+		WebhookSecret: "whsec_" + base64.StdEncoding.EncodeToString(raw)}
+	signingID, webhookID := secret.Token("sec_"), secret.Token("sec_")
+	rows := []doorway.AppSecret{
+		{ID: secret.Token("sec_"), AppID: appID, Kind: doorway.ClientSecret, Hash: secret.Hash(out.ClientSecret), CreatedAt: now},
+		{ID: signingID, AppID: appID, Kind: doorway.SigningSecret, Sealed: r.Keys.Seal(out.SigningSecret, signingID), CreatedAt: now},
+		{ID: webhookID, AppID: appID, Kind: doorway.WebhookSecret, Sealed: r.Keys.Seal(out.WebhookSecret, webhookID), CreatedAt: now},
 	}
-	return client, signing, rows
+	return out, rows
+}
+
+// newWebhookKey makes the RSA key that signs an app's wix-format webhooks.
+func (r *Registry) newWebhookKey(appID string, now time.Time) (doorway.AppSecret, string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return doorway.AppSecret{}, "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return doorway.AppSecret{}, "", err
+	}
+	pub, err := publicPEM(&key.PublicKey)
+	if err != nil {
+		return doorway.AppSecret{}, "", err
+	}
+	id := secret.Token("sec_")
+	plain := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	return doorway.AppSecret{ID: id, AppID: appID, Kind: doorway.WebhookKey, Sealed: r.Keys.Seal(plain, id), CreatedAt: now}, pub, nil
+}
+
+func publicPEM(pub *rsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
 }
 
 // App returns an app, with an error that says how to list apps when the id
@@ -129,6 +183,19 @@ func (r *Registry) AddVersion(ctx context.Context, appID string, m doorway.Manif
 	if err := m.Validate(r.Catalog); err != nil {
 		return nil, err
 	}
+	if m.Webhook() == doorway.WebhookWix {
+		if _, err := r.WebhookKey(ctx, appID); errors.Is(err, errNoSecret) {
+			key, _, err := r.newWebhookKey(appID, r.Now())
+			if err != nil {
+				return nil, err
+			}
+			if err := r.Store.RotateAppSecrets(ctx, appID, []doorway.AppSecret{key}, r.Now()); err != nil {
+				return nil, err
+			}
+		} else if err != nil {
+			return nil, err
+		}
+	}
 	v := &doorway.AppVersion{ID: secret.Token("ver_"), AppID: appID, CreatedAt: r.Now(), Manifest: m}
 	err := r.Store.AddAppVersion(ctx, v, modes...)
 	if errors.Is(err, store.ErrConflict) {
@@ -137,22 +204,25 @@ func (r *Registry) AddVersion(ctx context.Context, appID string, m doorway.Manif
 	return v, err
 }
 
-// RotateSecrets issues a new client secret and signing secret. The old ones
-// stay valid for overlap, so running deployments can switch over.
-func (r *Registry) RotateSecrets(ctx context.Context, appID string, overlap time.Duration) (client, signing string, err error) {
+// RotateSecrets issues a new client secret, signing secret and webhook
+// secret. The old ones stay valid for overlap, so running deployments can
+// switch over; meanwhile redirects and webhooks carry a signature for each.
+func (r *Registry) RotateSecrets(ctx context.Context, appID string, overlap time.Duration) (Secrets, error) {
 	if _, err := r.App(ctx, appID); err != nil {
-		return "", "", err
+		return Secrets{}, err
 	}
 	now := r.Now()
-	client, signing, rows := r.newSecrets(appID, now)
+	out, rows := r.newSecrets(appID, now)
 	if err := r.Store.RotateAppSecrets(ctx, appID, rows, now.Add(overlap)); err != nil {
-		return "", "", err
+		return Secrets{}, err
 	}
-	return client, signing, nil
+	return out, nil
 }
 
-// SigningSecrets returns the app's signing secrets valid now, newest first.
-func (r *Registry) SigningSecrets(ctx context.Context, appID string) ([]string, error) {
+var errNoSecret = errors.New("no valid secret")
+
+// open returns the app's secrets of kind valid now, newest first.
+func (r *Registry) open(ctx context.Context, appID string, kind doorway.SecretKind) ([]string, error) {
 	rows, err := r.Store.AppSecrets(ctx, appID)
 	if err != nil {
 		return nil, err
@@ -160,19 +230,73 @@ func (r *Registry) SigningSecrets(ctx context.Context, appID string) ([]string, 
 	now := r.Now()
 	var out []string
 	for _, s := range rows {
-		if s.Kind != doorway.SigningSecret || !s.ValidAt(now) {
+		if s.Kind != kind || !s.ValidAt(now) {
 			continue
 		}
 		plain, err := r.Keys.Open(s.Sealed, s.ID)
 		if err != nil {
-			return nil, fmt.Errorf("app %s signing secret %s: %w", appID, s.ID, err)
+			return nil, fmt.Errorf("app %s %s secret %s: %w", appID, kind, s.ID, err)
 		}
 		out = append(out, plain)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("app %s has no valid signing secret", appID)
+		return nil, fmt.Errorf("app %s has no valid %s secret: %w", appID, kind, errNoSecret)
 	}
 	return out, nil
+}
+
+// SigningSecrets returns the app's signing secrets valid now, newest first.
+func (r *Registry) SigningSecrets(ctx context.Context, appID string) ([]string, error) {
+	return r.open(ctx, appID, doorway.SigningSecret)
+}
+
+// WebhookSecrets returns the app's webhook secrets valid now, newest first.
+// An app registered before webhook secrets existed has none until its
+// secrets are rotated; the error says so.
+func (r *Registry) WebhookSecrets(ctx context.Context, appID string) ([]string, error) {
+	s, err := r.open(ctx, appID, doorway.WebhookSecret)
+	if errors.Is(err, errNoSecret) {
+		return nil, doorway.Errorf(doorway.EInvalid, "app %s has no webhook secret; issue one with: doorway apps secrets rotate %s", appID, appID)
+	}
+	return s, err
+}
+
+// WebhookKey returns the private key that signs the app's wix-format
+// webhooks.
+func (r *Registry) WebhookKey(ctx context.Context, appID string) (*rsa.PrivateKey, error) {
+	pems, err := r.open(ctx, appID, doorway.WebhookKey)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode([]byte(pems[0]))
+	if block == nil {
+		return nil, fmt.Errorf("app %s: the stored webhook key is not PEM", appID)
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: the stored webhook key: %w", appID, err)
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("app %s: the stored webhook key is not RSA", appID)
+	}
+	return rk, nil
+}
+
+// WebhookPublicKey returns the PEM public key that verifies the app's
+// wix-format webhooks.
+func (r *Registry) WebhookPublicKey(ctx context.Context, appID string) (string, error) {
+	if _, err := r.App(ctx, appID); err != nil {
+		return "", err
+	}
+	k, err := r.WebhookKey(ctx, appID)
+	if errors.Is(err, errNoSecret) {
+		return "", doorway.Errorf(doorway.EInvalid, "app %s has no webhook key: only apps with a version whose webhook_format is wix have one", appID)
+	}
+	if err != nil {
+		return "", err
+	}
+	return publicPEM(&k.PublicKey)
 }
 
 // CreateLink creates an install link for the app in mode.

@@ -169,7 +169,8 @@ func TestInstallSignatureDuringSecretRotation(t *testing.T) {
 	s.Tenant(t, "Acme Bakery", ada.Email)
 	app := s.App(t, appCallback)
 	link := s.Link(t, app.App.ID, doorway.Live)
-	_, newSigning, err := s.Registry.RotateSecrets(context.Background(), app.App.ID, time.Hour)
+	rotated, err := s.Registry.RotateSecrets(context.Background(), app.App.ID, time.Hour)
+	newSigning := rotated.SigningSecret
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -54,7 +55,7 @@ Start here:
 	pf.StringVar(&m.MasterKey, "master-key", "", "base64 32-byte key that encrypts stored secrets; prefer DOORWAY_MASTER_KEY (default: read or create <db>.key, mode 0600)")
 	pf.StringVar(&m.MasterKeyFile, "master-key-file", "", "file holding the master key (default <db>.key)")
 
-	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), keysCmd(m), installsCmd(m), configCmd())
+	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), keysCmd(m), installsCmd(m), webhooksCmd(m), configCmd())
 	return root
 }
 
@@ -95,7 +96,12 @@ func serveCmd(m *Main) *cobra.Command {
 		Long: `Run the Doorway server until SIGINT or SIGTERM, then finish in-flight
 requests (up to 10 s) and stop.
 
-The database is migrated at start. Health: GET /healthz.`,
+The database is migrated at start. Health: GET /healthz.
+
+Webhooks are delivered by every serve process from the database's outbox:
+at least once, in order per installation, retried for about three days
+(see the webhooks: section of doorway config example). Deliveries to
+loopback and private addresses are refused unless --webhook-allow-private.`,
 		Example: `  doorway serve
   doorway serve --addr :8443 --issuer https://install.example.com --config doorway.yaml
   DOORWAY_MASTER_KEY=$(openssl rand -base64 32) doorway serve --db /var/lib/doorway/doorway.db`,
@@ -112,6 +118,9 @@ func addServeFlags(cmd *cobra.Command, m *Main) {
 	cmd.Flags().StringVar(&m.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&m.Issuer, "issuer", "", "public base URL of this server, used in links and redirects (default http://<addr>)")
 	cmd.Flags().StringVar(&m.SQLiteSync, "sqlite-synchronous", "NORMAL", "NORMAL survives a process crash; FULL also survives power loss, at some write speed")
+	cmd.Flags().BoolVar(&m.WebhookAllowPrivate, "webhook-allow-private", false,
+		"deliver webhooks to loopback and private addresses too (off: only public addresses, so an app cannot aim Doorway at your network)")
+	cmd.Flags().StringVar(&m.AdminToken, "admin-token", "", "bearer token for the admin JSON API at /admin/v1/ (unset: the API is off); prefer DOORWAY_ADMIN_TOKEN")
 }
 
 // serve runs m until a signal.
@@ -142,6 +151,7 @@ The database defaults to doorway-demo.db so the demo never touches doorway.db.`,
 			if !cmd.Flags().Changed("db") && os.Getenv("DOORWAY_DB") == "" {
 				m.DB = "doorway-demo.db"
 			}
+			m.WebhookAllowPrivate = true // the sample app receives its webhooks on this machine
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a, err := m.RunDemo(ctx)
@@ -290,7 +300,8 @@ func appsCmd(m *Main) *cobra.Command {
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Register an app from its manifest; prints its secrets once",
-		Long: `Register an app from a JSON manifest (Stripe's app manifest plus webhook_url):
+		Long: `Register an app from a JSON manifest (Stripe's app manifest plus webhook_url
+and webhook_format):
 
   {
     "id": "com.example.invoicing",
@@ -299,11 +310,16 @@ func appsCmd(m *Main) *cobra.Command {
     "icon": "https://example.com/icon.png",
     "permissions": [{"permission": "invoice_write", "purpose": "To send invoices"}],
     "allowed_redirect_uris": ["https://example.com/callback"],
-    "webhook_url": "https://example.com/webhooks"
+    "webhook_url": "https://example.com/webhooks",
+    "webhook_format": "standard"
   }
 
-The first version is both the live and the test version. The client secret
-and signing secret are printed now and never again.`,
+webhook_format is standard (Standard Webhooks, signed with the whsec_
+secret), stripe (Stripe event objects with a Stripe-Signature header, same
+secret) or wix (a JWT signed RS256; its public key is printed).
+
+The first version is both the live and the test version. The client,
+signing and webhook secrets are printed now and never again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			man, err := readManifest(manifestPath)
@@ -319,17 +335,25 @@ and signing secret are printed now and never again.`,
 				return err
 			}
 			if asJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"id": c.App.ID, "version_id": c.Version.ID,
-					"client_secret": c.ClientSecret, "signing_secret": c.SigningSecret})
+				out := map[string]string{"id": c.App.ID, "version_id": c.Version.ID, "client_secret": c.ClientSecret,
+					"signing_secret": c.SigningSecret, "webhook_secret": c.WebhookSecret}
+				if c.WebhookPublicKey != "" {
+					out["webhook_public_key"] = c.WebhookPublicKey
+				}
+				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), `Created app %s (%s %s), live and test.
 
   client secret:  %s
   signing secret: %s
+  webhook secret: %s
 
-Store both now: they are not shown again (rotate with: doorway apps secrets rotate %s).
-Next: doorway links create %s --test
-`, c.App.ID, man.Name, man.Version, c.ClientSecret, c.SigningSecret, c.App.ID, c.App.ID)
+Store them now: they are not shown again (rotate with: doorway apps secrets rotate %s).
+`, c.App.ID, man.Name, man.Version, c.ClientSecret, c.SigningSecret, c.WebhookSecret, c.App.ID)
+			if c.WebhookPublicKey != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nWix-format webhooks are JWTs signed RS256; verify them with this public key\n(shown again by: doorway webhooks key %s):\n\n%s", c.App.ID, c.WebhookPublicKey)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "\nNext: doorway links create %s --test\n", c.App.ID)
 			return nil
 		},
 	}
@@ -386,10 +410,11 @@ Next: doorway links create %s --test
 	var sJSON bool
 	rotate := &cobra.Command{
 		Use:   "rotate APP",
-		Short: "Issue a new client secret and signing secret; the old ones stay valid for --overlap",
-		Long: `Issue a new client secret and signing secret. The old ones stay valid for
---overlap (default: lifetimes.secret_overlap in the config, 24h), and during
-that time install_signature carries a v1= signature for each valid secret.`,
+		Short: "Issue new client, signing and webhook secrets; the old ones stay valid for --overlap",
+		Long: `Issue a new client secret, signing secret and webhook secret. The old ones
+stay valid for --overlap (default: lifetimes.secret_overlap in the config,
+24h), and during that time install_signature and webhook signatures carry a
+signature for each valid secret, so receivers can switch over at leisure.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := open(cmd, m); err != nil {
@@ -402,15 +427,17 @@ that time install_signature carries a v1= signature for each valid secret.`,
 			if overlap < 0 {
 				return fmt.Errorf("--overlap %s must not be negative", overlap)
 			}
-			client, signing, err := m.Registry.RotateSecrets(cmd.Context(), args[0], overlap)
+			sec, err := m.Registry.RotateSecrets(cmd.Context(), args[0], overlap)
 			if err != nil {
 				return err
 			}
 			if sJSON {
-				return printJSON(cmd.OutOrStdout(), map[string]string{"id": args[0], "client_secret": client, "signing_secret": signing,
+				return printJSON(cmd.OutOrStdout(), map[string]string{"id": args[0], "client_secret": sec.ClientSecret,
+					"signing_secret": sec.SigningSecret, "webhook_secret": sec.WebhookSecret,
 					"old_secrets_expire_at": m.Now().Add(overlap).UTC().Format(time.RFC3339)})
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "New secrets for %s (the old ones stay valid for %s):\n\n  client secret:  %s\n  signing secret: %s\n", args[0], overlap, client, signing)
+			fmt.Fprintf(cmd.OutOrStdout(), "New secrets for %s (the old ones stay valid for %s):\n\n  client secret:  %s\n  signing secret: %s\n  webhook secret: %s\n",
+				args[0], overlap, sec.ClientSecret, sec.SigningSecret, sec.WebhookSecret)
 			return nil
 		},
 	}
@@ -549,6 +576,126 @@ func installsCmd(m *Main) *cobra.Command {
 	list.Flags().IntVar(&limit, "limit", 1000, "at most this many")
 	installs.AddCommand(list)
 	return installs
+}
+
+func webhooksCmd(m *Main) *cobra.Command {
+	wh := &cobra.Command{Use: "webhooks", Short: "See webhook deliveries, replay events, re-enable endpoints",
+		Long: `Webhooks are lifecycle events (app.installed, app.setup_completed,
+app.permissions_changed, app.uninstalled) that doorway serve delivers to each
+app's webhook_url from an outbox in the database, at least once and in order
+per installation. These commands read and steer that outbox; the admin JSON
+API (/admin/v1/, with --admin-token) offers the same.`}
+
+	var limit int
+	var before int64
+	var asJSON bool
+	deliveries := &cobra.Command{
+		Use:   "deliveries APP",
+		Short: "The app's delivery log, newest first: each attempt's status, latency and answer",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			page, err := m.Admin.Deliveries(cmd.Context(), args[0], before, limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), page)
+			}
+			out := cmd.OutOrStdout()
+			if len(page.Deliveries) == 0 {
+				fmt.Fprintf(out, "No deliveries for %s yet.\n", args[0])
+				return nil
+			}
+			fmt.Fprintf(out, "%-20s  %-30s  %-24s  %3s  %-6s  %-9s  %7s  %s\n", "AT", "EVENT", "TYPE", "TRY", "STATUS", "OUTCOME", "LATENCY", "ERROR / NEXT")
+			for _, d := range page.Deliveries {
+				status := "-"
+				if d.Status != 0 {
+					status = strconv.Itoa(d.Status)
+				}
+				note := d.Error
+				if d.NextAttemptAt != "" {
+					note += " (next try " + d.NextAttemptAt + ")"
+				}
+				fmt.Fprintf(out, "%-20s  %-30s  %-24s  %3d  %-6s  %-9s  %5dms  %s\n", d.At, d.EventID, d.EventType, d.Attempt, status, d.Outcome, d.LatencyMS, note)
+			}
+			if page.Next != 0 {
+				fmt.Fprintf(out, "Older: doorway webhooks deliveries %s --before %d\n", args[0], page.Next)
+			}
+			return nil
+		},
+	}
+	deliveries.Flags().IntVar(&limit, "limit", 20, "how many attempts to show (at most 200)")
+	deliveries.Flags().Int64Var(&before, "before", 0, "show attempts older than this delivery id")
+	deliveries.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+
+	var rJSON bool
+	replay := &cobra.Command{
+		Use:   "replay EVENT_ID",
+		Short: "Send an event again now (same id, so receivers can drop it if they saw it)",
+		Long: `Send an event again now, whatever happened to it before (delivered, failed,
+disabled, skipped). A running doorway serve picks it up within a second. It
+keeps its id (the webhook-id header), so a receiver that processed it already
+can tell. If it fails, it is retried on what remains of the schedule.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			e, err := m.Admin.Replay(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if rJSON {
+				return printJSON(cmd.OutOrStdout(), e)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Queued %s (%s, attempt %d so far) for delivery now.\n", e.ID, e.Type, e.Attempts)
+			return nil
+		},
+	}
+	replay.Flags().BoolVar(&rJSON, "json", false, "print one JSON object")
+
+	enable := &cobra.Command{
+		Use:   "enable APP",
+		Short: "Re-enable an app's webhook endpoints after a 410 Gone, and send what was held back",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			n, err := m.Admin.Enable(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Webhooks of %s are enabled; %d held-back event(s) queued.\n", args[0], n)
+			return nil
+		},
+	}
+
+	key := &cobra.Command{
+		Use:   "key APP",
+		Short: "Print the PEM public key that verifies the app's wix-format webhooks",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := open(cmd, m); err != nil {
+				return err
+			}
+			defer m.Close()
+			pub, err := m.Registry.WebhookPublicKey(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprint(cmd.OutOrStdout(), pub)
+			return nil
+		},
+	}
+	wh.AddCommand(deliveries, replay, enable, key)
+	return wh
 }
 
 func configCmd() *cobra.Command {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/admin"
 	"github.com/doorwayhq/doorway/appapi"
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
@@ -33,6 +34,7 @@ import (
 	"github.com/doorwayhq/doorway/store"
 	"github.com/doorwayhq/doorway/store/sqlite"
 	"github.com/doorwayhq/doorway/web"
+	"github.com/doorwayhq/doorway/webhook"
 )
 
 // Main is one doorway process.
@@ -48,6 +50,13 @@ type Main struct {
 	Now           func() time.Time // default time.Now; tests set a fake clock
 	Logger        *slog.Logger     // default: text to stderr
 	Mounts        []web.Mounter    // extra routes (the demo's sample app)
+	AdminToken    string           // enables the admin JSON API at /admin/v1/
+	// WebhookAllowPrivate lets webhooks go to loopback and private
+	// addresses (a platform whose apps run on its own network; the demo).
+	WebhookAllowPrivate bool
+	// DispatchManually: Run does not start the webhook dispatcher; the
+	// caller (a test with a fake clock) calls Dispatcher.DeliverDue.
+	DispatchManually bool
 
 	// Set by Open.
 	Config   *config.Config
@@ -57,12 +66,16 @@ type Main struct {
 	Registry *registry.Registry
 	Engine   *install.Engine
 	Tokens   *keys.Keys // access-token signing keys
+	Admin    *admin.API
+	// Dispatcher delivers webhooks; Store wakes it after each new event.
+	Dispatcher *webhook.Dispatcher
 
 	// Set by Run.
 	OAuth *oauth.Server
 	API   *appapi.API
-	ln    net.Listener
-	srv   *http.Server
+	ln        net.Listener
+	srv       *http.Server
+	stopSweep context.CancelFunc
 }
 
 // Open loads the configuration and the master key and opens the store.
@@ -92,18 +105,23 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.Store = db
-	m.Identity = &identity.Service{Store: db, Now: m.Now, SessionTTL: time.Duration(cfg.Lifetimes.Session)}
 	m.Registry = &registry.Registry{Store: db, Keys: m.Keys, Catalog: cfg.Permissions, Now: m.Now}
+	wh := cfg.Webhooks
+	m.Dispatcher = &webhook.Dispatcher{Store: db, Secrets: m.Registry, Now: m.Now, Logger: m.Logger,
+		Timeout: time.Duration(wh.Timeout), Lease: time.Duration(wh.Lease), PerEndpoint: wh.PerEndpoint,
+		AllowPrivate: m.WebhookAllowPrivate}
+	m.Store = webhook.Watch(db, m.Dispatcher)
+	m.Admin = &admin.API{Store: m.Store, Token: m.AdminToken, Now: m.Now, Logger: m.Logger}
+	m.Identity = &identity.Service{Store: m.Store, Now: m.Now, SessionTTL: time.Duration(cfg.Lifetimes.Session)}
 	m.Engine = &install.Engine{
-		Store: db, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
+		Store: m.Store, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
 		Profiles: map[doorway.Profile]install.Profile{
 			doorway.ProfileStripeLink:  stripelink.Profile{},
 			doorway.ProfileWixExternal: wixexternal.Profile{},
 			doorway.ProfileWixOAuth:    wixoauth.Profile{},
 		},
 	}
-	m.Tokens = &keys.Keys{Store: db, Keyring: m.Keys, Now: m.Now}
+	m.Tokens = &keys.Keys{Store: m.Store, Keyring: m.Keys, Now: m.Now}
 	return nil
 }
 
@@ -151,7 +169,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.API = &appapi.API{Store: m.Store, OAuth: m.OAuth, Now: m.Now, Logger: m.Logger}
 	s := &web.Server{
 		Store: m.Store, Engine: m.Engine, Identity: m.Identity, Keys: m.Keys, Config: m.Config,
-		Logger: m.Logger, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: m.Mounts,
+		Logger: m.Logger, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: append([]web.Mounter{m.Admin}, m.Mounts...),
 		Issuer: m.Issuer, OAuth: m.OAuth, API: m.API,
 	}
 	m.srv = &http.Server{
@@ -168,20 +186,62 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Error("serve", "err", err)
 		}
 	}()
+	if !m.DispatchManually {
+		m.Dispatcher.Start()
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	m.stopSweep = stopSweep
+	go m.sweep(sweepCtx)
 	return nil
+}
+
+// SweepEvery is how often Run deletes expired sessions, install requests,
+// codes and install tokens; SweepAfter is how long after expiry they go.
+const (
+	SweepEvery = time.Hour
+	SweepAfter = 24 * time.Hour
+)
+
+func (m *Main) sweep(ctx context.Context) {
+	t := time.NewTicker(SweepEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := m.Store.Sweep(ctx, m.Now().Add(-SweepAfter))
+		if err != nil && ctx.Err() == nil {
+			m.Logger.Error("sweeping expired rows", "err", err)
+		} else if n > 0 {
+			m.Logger.Info("swept expired rows", "rows", n)
+		}
+	}
 }
 
 // URL is the base URL the server listens on (after Run).
 func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
 
-// Close stops the server gracefully (in-flight requests get 10 s) and closes
-// the store.
+// Close stops the server gracefully (in-flight requests get 10 s, webhook
+// deliveries their timeout; unfinished ones give their lease back) and
+// closes the store.
 func (m *Main) Close() error {
 	var err error
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		err = m.srv.Shutdown(ctx)
+	}
+	if m.stopSweep != nil {
+		m.stopSweep()
+	}
+	if m.Dispatcher != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(m.Config.Webhooks.Timeout)+time.Second)
+		defer cancel()
+		if derr := m.Dispatcher.Shutdown(ctx); derr != nil {
+			m.Logger.Warn("webhooks: in-flight deliveries cut short; their events will be sent again", "err", derr)
+		}
 	}
 	if m.Store != nil {
 		if cerr := m.Store.Close(); err == nil {

@@ -1,0 +1,426 @@
+// Package webhook delivers lifecycle events to apps from the outbox.
+//
+// Events are written by the store in the same transaction as the change
+// that causes them, so nothing is installed without its event and no event
+// exists for an install that did not commit. A Dispatcher leases due events
+// (any number of dispatchers, on any number of nodes, share the outbox),
+// signs each in the app version's format (Formats), POSTs it, logs the
+// attempt and moves the event on, in one transaction: delivered on 2xx;
+// retried on the Schedule, with jitter or as Retry-After asks, on anything
+// else; the endpoint disabled on 410 Gone. Redirects are not followed,
+// answers must come within the timeout, private addresses are refused
+// unless the platform allows them, and each endpoint gets a few concurrent
+// requests at most.
+//
+// Delivery is at least once: a dispatcher that crashes between the
+// receiver's 2xx and recording it leaves a lease that runs out, and the
+// event is sent again, with the same id. An installation's events are sent
+// in sequence order: the next is not due until the one before it is
+// delivered or given up.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// Secrets gives the dispatcher an app's signing material (package registry).
+type Secrets interface {
+	WebhookSecrets(ctx context.Context, appID string) ([]string, error)
+	WebhookKey(ctx context.Context, appID string) (*rsa.PrivateKey, error)
+}
+
+// Dispatcher delivers due events. Set the fields, then Start it, or call
+// DeliverDue from a test that moves the clock itself.
+type Dispatcher struct {
+	Store   store.Store
+	Secrets Secrets
+	Now     func() time.Time // decides due times and leases; default time.Now
+	Logger  *slog.Logger
+
+	Owner        string        // names this dispatcher's leases; default random
+	Timeout      time.Duration // for one request; default 15s
+	Lease        time.Duration // how long a claimed event is ours; default 2×Timeout + 15s
+	PerEndpoint  int           // concurrent requests to one webhook URL; default 4
+	Batch        int           // events in flight at once; default 32
+	Poll         time.Duration // how often to look for due events when not woken; default 1s
+	AllowPrivate bool          // deliver to loopback and private addresses
+	// Jitter spreads a retry delay; default the package's Jitter.
+	Jitter func(time.Duration) time.Duration
+
+	once      sync.Once
+	client    *http.Client
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	hardStop  context.CancelFunc
+	inflight  sync.WaitGroup
+	mu        sync.Mutex
+	endpoints map[string]chan struct{}
+}
+
+// ResponseExcerpt is how much of an answer the delivery log keeps.
+const ResponseExcerpt = 1024
+
+func (d *Dispatcher) init() {
+	d.once.Do(func() {
+		if d.Now == nil {
+			d.Now = time.Now
+		}
+		if d.Logger == nil {
+			d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		if d.Owner == "" {
+			d.Owner = secret.Token("dsp_")
+		}
+		if d.Timeout <= 0 {
+			d.Timeout = 15 * time.Second
+		}
+		if d.Lease <= 0 {
+			d.Lease = 2*d.Timeout + 15*time.Second
+		}
+		if d.PerEndpoint <= 0 {
+			d.PerEndpoint = 4
+		}
+		if d.Batch <= 0 {
+			d.Batch = 32
+		}
+		if d.Poll <= 0 {
+			d.Poll = time.Second
+		}
+		if d.Jitter == nil {
+			d.Jitter = Jitter
+		}
+		dialer := &net.Dialer{Timeout: d.Timeout, KeepAlive: 30 * time.Second}
+		if !d.AllowPrivate {
+			dialer.Control = refusePrivate
+		}
+		d.client = &http.Client{
+			Transport: &http.Transport{
+				Proxy:                 nil, // a proxy would dial for us, past refusePrivate
+				DialContext:           dialer.DialContext,
+				MaxIdleConnsPerHost:   d.PerEndpoint,
+				IdleConnTimeout:       90 * time.Second,
+				TLSHandshakeTimeout:   d.Timeout,
+				ResponseHeaderTimeout: d.Timeout,
+				ForceAttemptHTTP2:     true,
+			},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+			Timeout:       d.Timeout,
+		}
+		d.wake = make(chan struct{}, 1)
+		d.stop = make(chan struct{})
+		d.done = make(chan struct{})
+		d.endpoints = map[string]chan struct{}{}
+	})
+}
+
+// Wake makes a started dispatcher look for due events now, rather than at
+// its next poll. Watch calls it after every write that adds an event.
+func (d *Dispatcher) Wake() {
+	d.init()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the dispatcher in the background until Shutdown.
+func (d *Dispatcher) Start() {
+	d.init()
+	ctx, cancel := context.WithCancel(context.Background())
+	d.hardStop = cancel
+	go d.loop(ctx)
+}
+
+// Shutdown stops claiming, lets in-flight deliveries finish until ctx is
+// done, then cancels them; a cancelled or not yet started delivery gives
+// its lease back, so another dispatcher (or this one, restarted) sends it.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	d.init()
+	select {
+	case <-d.stop:
+	default:
+		close(d.stop)
+	}
+	if d.hardStop == nil {
+		return nil
+	}
+	<-d.done
+	finished := make(chan struct{})
+	go func() { d.inflight.Wait(); close(finished) }()
+	select {
+	case <-finished:
+		d.hardStop()
+		return nil
+	case <-ctx.Done():
+		d.hardStop()
+		<-finished
+		return ctx.Err()
+	}
+}
+
+func (d *Dispatcher) loop(ctx context.Context) {
+	defer close(d.done)
+	slots := make(chan struct{}, d.Batch)
+	for {
+		select {
+		case <-d.stop:
+			return
+		default:
+		}
+		free := cap(slots) - len(slots)
+		if free > 0 {
+			events, err := d.Store.ClaimEvents(ctx, d.Owner, d.Now(), d.Lease, free)
+			if err != nil {
+				d.Logger.Error("webhooks: claiming due events", "err", err)
+			}
+			for _, e := range events {
+				slots <- struct{}{}
+				d.inflight.Add(1)
+				go func() {
+					defer func() { <-slots; d.inflight.Done(); d.Wake() }()
+					d.deliver(ctx, &e)
+				}()
+			}
+			if err == nil && len(events) == free {
+				continue // more may be due
+			}
+		}
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-time.After(d.Poll):
+		}
+	}
+}
+
+// DeliverDue claims every event due now and delivers it, concurrently as
+// the dispatcher would, and returns how many it claimed. Tests call it
+// instead of Start, moving the clock between calls.
+func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
+	d.init()
+	total := 0
+	for {
+		events, err := d.Store.ClaimEvents(ctx, d.Owner, d.Now(), d.Lease, d.Batch)
+		if err != nil || len(events) == 0 {
+			return total, err
+		}
+		var wg sync.WaitGroup
+		for _, e := range events {
+			wg.Go(func() { d.deliver(ctx, &e) })
+		}
+		wg.Wait()
+		total += len(events)
+	}
+}
+
+// deliver makes one attempt at e, which this dispatcher has leased.
+func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
+	claimed := d.Now()
+	a := &doorway.Attempt{EventID: e.ID, EventType: e.Type, AppID: e.AppID, Number: e.Attempts + 1}
+	v, err := d.version(ctx, e)
+	if err != nil {
+		d.Logger.Error("webhooks: loading the app version", "event", e.ID, "app", e.AppID, "err", err)
+		d.release(e)
+		return
+	}
+	a.URL = v.WebhookURL
+	if a.URL == "" {
+		a.At, a.Outcome = d.Now(), doorway.Skipped
+		a.Error = fmt.Sprintf("version %s of the app has no webhook_url, so the event was not sent "+
+			"(add one in a new version, then: doorway webhooks replay %s)", v.Version, e.ID)
+		d.record(ctx, a)
+		return
+	}
+	if at, err := d.Store.WebhookDisabled(ctx, e.AppID, a.URL); err != nil {
+		d.Logger.Error("webhooks: reading the endpoint", "event", e.ID, "app", e.AppID, "err", err)
+		d.release(e)
+		return
+	} else if !at.IsZero() {
+		a.At, a.Outcome = d.Now(), doorway.Disabled
+		a.Error = fmt.Sprintf("the endpoint was disabled at %s after it answered 410 Gone; re-enable it with: doorway webhooks enable %s",
+			at.Format(time.RFC3339), e.AppID)
+		d.record(ctx, a)
+		return
+	}
+
+	done, ok := d.acquire(ctx, a.URL)
+	if !ok {
+		d.release(e)
+		return
+	}
+	defer done()
+	if d.Now().Sub(claimed) > d.Lease-d.Timeout-5*time.Second {
+		d.release(e) // waited so long for the endpoint that the lease may run out mid-request
+		return
+	}
+
+	a.At = d.Now()
+	m := &Message{Event: e, Version: v, At: a.At}
+	format := Formats[v.Webhook()]
+	body, header, err := format.Encode(m, credentials{ctx, d.Secrets, e.AppID})
+	var resp *http.Response
+	start := time.Now()
+	if err == nil {
+		resp, a.Response, err = d.send(ctx, a.URL, body, header)
+	}
+	a.Latency = time.Since(start)
+	if ctx.Err() != nil {
+		d.release(e) // shut down mid-request: not the endpoint's fault
+		return
+	}
+	d.judge(a, resp, err)
+	d.record(ctx, a)
+}
+
+func (d *Dispatcher) version(ctx context.Context, e *doorway.Event) (*doorway.AppVersion, error) {
+	app, err := d.Store.App(ctx, e.AppID)
+	if err != nil {
+		return nil, err
+	}
+	id := app.VersionID(e.Mode)
+	if id == "" { // the mode has no version any more: use the other one
+		id = app.LiveVersionID + app.TestVersionID
+	}
+	return d.Store.AppVersion(ctx, id)
+}
+
+// acquire waits for one of the endpoint's request slots.
+func (d *Dispatcher) acquire(ctx context.Context, url string) (release func(), ok bool) {
+	d.mu.Lock()
+	sem, found := d.endpoints[url]
+	if !found {
+		sem = make(chan struct{}, d.PerEndpoint)
+		d.endpoints[url] = sem
+	}
+	d.mu.Unlock()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, true
+	case <-d.stop:
+		return nil, false
+	case <-ctx.Done():
+		return nil, false
+	}
+}
+
+func (d *Dispatcher) send(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, string, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, "", fmt.Errorf("webhook_url %q: %w", url, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("User-Agent", "Doorway-Webhooks/1")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	excerpt, err := io.ReadAll(io.LimitReader(resp.Body, ResponseExcerpt))
+	if err == nil {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
+	}
+	return resp, strings.ToValidUTF8(string(excerpt), "\uFFFD"), nil
+}
+
+// judge sets the attempt's outcome, error and next time from the answer.
+func (d *Dispatcher) judge(a *doorway.Attempt, resp *http.Response, err error) {
+	var header http.Header
+	switch {
+	case err != nil:
+		a.Error = describe(err, d.Timeout)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		a.StatusCode, a.Outcome, a.NextAt = resp.StatusCode, doorway.Delivered, a.At
+		return
+	case resp.StatusCode == http.StatusGone:
+		a.StatusCode, a.Outcome, a.NextAt = resp.StatusCode, doorway.Disabled, a.At
+		a.Error = fmt.Sprintf("the endpoint answered 410 Gone, so Doorway stopped sending to it; re-enable it with: doorway webhooks enable %s", a.AppID)
+		return
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		a.StatusCode, header = resp.StatusCode, resp.Header
+		a.Error = fmt.Sprintf("the endpoint redirected (%d to %q); redirects are not followed: set webhook_url to the final URL",
+			resp.StatusCode, resp.Header.Get("Location"))
+	default:
+		a.StatusCode, header = resp.StatusCode, resp.Header
+		a.Error = fmt.Sprintf("the endpoint answered %d; only 2xx counts as delivered", resp.StatusCode)
+	}
+	if a.Number > len(Schedule) {
+		a.Outcome, a.NextAt = doorway.Failed, a.At
+		a.Error += fmt.Sprintf(" (gave up after %d attempts; resend with: doorway webhooks replay %s)", a.Number, a.EventID)
+		return
+	}
+	a.Outcome = doorway.Pending
+	if wait, ok := retryAfter(header, a.At); ok {
+		a.NextAt = a.At.Add(wait)
+		return
+	}
+	a.NextAt = a.At.Add(d.Jitter(Schedule[a.Number-1]))
+}
+
+// describe turns a transport error into a sentence for the delivery log.
+func describe(err error, timeout time.Duration) string {
+	var private *privateError
+	var ne net.Error
+	switch {
+	case errors.As(err, &private):
+		return private.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer within %s: answer webhooks at once and do the work afterwards", timeout)
+	default:
+		return err.Error()
+	}
+}
+
+func (d *Dispatcher) record(ctx context.Context, a *doorway.Attempt) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.Store.RecordAttempt(ctx, d.Owner, a); err != nil {
+		d.Logger.Warn("webhooks: recording an attempt", "event", a.EventID, "err", err)
+		return
+	}
+	log := d.Logger.Debug
+	if a.Outcome != doorway.Delivered {
+		log = d.Logger.Warn
+	}
+	log("webhook", "event", a.EventID, "type", a.EventType, "app", a.AppID, "attempt", a.Number, "url", a.URL,
+		"status", a.StatusCode, "outcome", a.Outcome, "latency", a.Latency, "error", a.Error)
+}
+
+func (d *Dispatcher) release(e *doorway.Event) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := d.Store.ReleaseEvents(ctx, d.Owner, []string{e.ID}); err != nil {
+		d.Logger.Warn("webhooks: releasing a lease (it will run out instead)", "event", e.ID, "err", err)
+	}
+}
+
+type credentials struct {
+	ctx     context.Context
+	secrets Secrets
+	appID   string
+}
+
+func (c credentials) Secrets() ([]string, error) { return c.secrets.WebhookSecrets(c.ctx, c.appID) }
+func (c credentials) Key() (*rsa.PrivateKey, error) {
+	return c.secrets.WebhookKey(c.ctx, c.appID)
+}
