@@ -37,4 +37,3 @@ func (e *privateError) Error() string {
 	return fmt.Sprintf("refused to connect to %s: it is a private, loopback or link-local address "+
 		"(a platform that delivers to its own network sets --webhook-allow-private or DOORWAY_WEBHOOK_ALLOW_PRIVATE=1)", e.addr)
 }
-

@@ -71,8 +71,8 @@ type Main struct {
 	Dispatcher *webhook.Dispatcher
 
 	// Set by Run.
-	OAuth *oauth.Server
-	API   *appapi.API
+	OAuth     *oauth.Server
+	API       *appapi.API
 	ln        net.Listener
 	srv       *http.Server
 	stopSweep context.CancelFunc
