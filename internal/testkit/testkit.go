@@ -52,8 +52,9 @@ type Server struct {
 	Dir   string
 }
 
-// Start runs a Doorway for the test and stops it at cleanup.
-func Start(t testing.TB) *Server {
+// Start runs a Doorway for the test and stops it at cleanup. Each option
+// may change the Main before it runs (for example DispatchManually).
+func Start(t testing.TB, options ...func(*cli.Main)) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
@@ -62,6 +63,9 @@ func Start(t testing.TB) *Server {
 		Addr:   "127.0.0.1:0",
 		Now:    clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	for _, o := range options {
+		o(m)
 	}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,243 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/internal/cli"
+	"github.com/doorwayhq/doorway/internal/testkit"
+	"github.com/doorwayhq/doorway/webhook"
+)
+
+// lastAttempt is the newest row of the app's delivery log.
+func lastAttempt(t *testing.T, s *testkit.Server, appID string) doorway.Attempt {
+	t.Helper()
+	log, err := s.Store.Attempts(context.Background(), appID, 0, 1)
+	if err != nil || len(log) == 0 {
+		t.Fatalf("delivery log: %v, %d rows", err, len(log))
+	}
+	return log[0]
+}
+
+// TestReceiverFaults: each way an endpoint can fail, on a fake clock (the
+// retry schedule runs in milliseconds, without jitter so times are exact).
+func TestReceiverFaults(t *testing.T) {
+	tests := []struct {
+		name       string
+		reply      func(w http.ResponseWriter, r *http.Request)
+		outcome    doorway.Delivery
+		status     int
+		errHas     string
+		retryAfter time.Duration // when the event is due again; 0: not pending
+	}{
+		{"500 retries on the schedule", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "database is down", 500)
+		}, doorway.Pending, 500, "answered 500", 5 * time.Second},
+		{"429 with Retry-After waits as asked", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "120")
+			w.WriteHeader(429)
+		}, doorway.Pending, 429, "answered 429", 120 * time.Second},
+		{"410 disables the endpoint", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(410)
+		}, doorway.Disabled, 410, "410 Gone", 0},
+		{"a redirect is not followed", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/elsewhere", http.StatusFound)
+		}, doorway.Pending, 302, `redirected (302 to "/elsewhere")`, 5 * time.Second},
+		{"a reset connection retries", func(w http.ResponseWriter, r *http.Request) {
+			conn, _, _ := w.(http.Hijacker).Hijack()
+			conn.(interface{ SetLinger(int) error }).SetLinger(0)
+			conn.Close()
+		}, doorway.Pending, 0, "connection reset", 5 * time.Second},
+		{"no answer within the timeout", func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done()
+		}, doorway.Pending, 0, "no answer within 300ms", 5 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := manual(t)
+			s.Dispatcher.Timeout = 300 * time.Millisecond
+			s.Dispatcher.Jitter = func(d time.Duration) time.Duration { return d }
+			rc := newReceiver(t)
+			rc.set(tt.reply)
+			app := appWith(t, s, rc.URL+"/hooks", "")
+			install(t, s, app.App.ID, "ada@example.com", "")
+			start := s.Clock.Now()
+			deliverDue(t, s)
+
+			a := lastAttempt(t, s, app.App.ID)
+			if a.Outcome != tt.outcome || a.StatusCode != tt.status || !strings.Contains(a.Error, tt.errHas) || a.Number != 1 {
+				t.Fatalf("attempt = %+v; want outcome %s, status %d, error containing %q", a, tt.outcome, tt.status, tt.errHas)
+			}
+			if strings.Contains(tt.name, "redirect") && len(rc.deliveries()) != 1 {
+				t.Fatalf("the receiver got %d requests: the redirect was followed", len(rc.deliveries()))
+			}
+			if tt.retryAfter > 0 {
+				if !a.NextAt.Equal(start.Add(tt.retryAfter)) {
+					t.Fatalf("next attempt at +%s, want +%s", a.NextAt.Sub(start), tt.retryAfter)
+				}
+				s.Clock.Advance(tt.retryAfter - time.Second)
+				if n := deliverDue(t, s); n != 0 {
+					t.Fatalf("retried %d events a second early", n)
+				}
+				rc.set(nil) // the endpoint recovers
+				s.Clock.Advance(time.Second)
+				if n := deliverDue(t, s); n != 1 {
+					t.Fatalf("retried %d events when due, want 1", n)
+				}
+				if a := lastAttempt(t, s, app.App.ID); a.Outcome != doorway.Delivered || a.Number != 2 {
+					t.Fatalf("retry = %+v, want delivered on attempt 2", a)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTPDateRetryAfter: an HTTP-date Retry-After an hour ahead makes the
+// event due an hour later.
+func TestHTTPDateRetryAfter(t *testing.T) {
+	s := manual(t)
+	rc := newReceiver(t)
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Retry-After", s.Clock.Now().Add(time.Hour).Format(http.TimeFormat))
+		w.WriteHeader(503)
+	})
+	install(t, s, app.App.ID, "ada@example.com", "")
+	start := s.Clock.Now()
+	deliverDue(t, s)
+	if d := lastAttempt(t, s, app.App.ID).NextAt.Sub(start); d != time.Hour {
+		t.Fatalf("next attempt after %s, want 1h", d)
+	}
+}
+
+// TestScheduleRunsOut: an endpoint that always fails gets eleven attempts,
+// spaced as the schedule says (with jitter within ±10%), then the event
+// has failed; a replay sends it once more.
+func TestScheduleRunsOut(t *testing.T) {
+	s := manual(t)
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	install(t, s, app.App.ID, "ada@example.com", "")
+	deliverDue(t, s)
+	for i, want := range webhook.Schedule {
+		a := lastAttempt(t, s, app.App.ID)
+		wait := a.NextAt.Sub(a.At)
+		if a.Outcome != doorway.Pending || wait < want-want/10 || wait > want+want/10 {
+			t.Fatalf("after attempt %d: %s, next in %s; want pending, next in %s ±10%%", i+1, a.Outcome, wait, want)
+		}
+		s.Clock.Advance(wait)
+		if n := deliverDue(t, s); n != 1 {
+			t.Fatalf("attempt %d: %d events due", i+2, n)
+		}
+	}
+	a := lastAttempt(t, s, app.App.ID)
+	if a.Outcome != doorway.Failed || a.Number != 11 || !strings.Contains(a.Error, "gave up after 11 attempts") {
+		t.Fatalf("last attempt = %+v; want failed after 11", a)
+	}
+	if got := len(rc.deliveries()); got != 11 {
+		t.Fatalf("receiver got %d requests, want 11", got)
+	}
+	s.Clock.Advance(48 * time.Hour)
+	if n := deliverDue(t, s); n != 0 {
+		t.Fatalf("a failed event was retried (%d)", n)
+	}
+	rc.set(nil)
+	if _, err := s.Admin.Replay(context.Background(), a.EventID); err != nil {
+		t.Fatal(err)
+	}
+	deliverDue(t, s)
+	if a := lastAttempt(t, s, app.App.ID); a.Outcome != doorway.Delivered || a.Number != 12 {
+		t.Fatalf("replay = %+v, want delivered on attempt 12", a)
+	}
+}
+
+// TestGoneThenEnable: after a 410 nothing more is sent to the endpoint —
+// the installation's later events are held back, not sent — until the
+// operator re-enables it; then they go out, in order.
+func TestGoneThenEnable(t *testing.T) {
+	s := manual(t)
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) })
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	instance := install(t, s, app.App.ID, "ada@example.com", "")
+	deliverDue(t, s)
+	if _, err := s.Store.Uninstall(context.Background(), instance, "", "evt_gone2", s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	deliverDue(t, s)
+	if got := len(rc.deliveries()); got != 1 {
+		t.Fatalf("the endpoint got %d requests after its 410, want only the first", got)
+	}
+	if a := lastAttempt(t, s, app.App.ID); a.Outcome != doorway.Disabled || a.StatusCode != 0 || !strings.Contains(a.Error, "doorway webhooks enable") {
+		t.Fatalf("held-back attempt = %+v", a)
+	}
+	rc.set(nil)
+	n, err := s.Admin.Enable(context.Background(), app.App.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("enable = %d, %v; want 2 events queued", n, err)
+	}
+	deliverDue(t, s)
+	got := rc.deliveries()
+	if len(got) != 3 || !strings.Contains(string(got[1].Body), `"app.installed"`) || !strings.Contains(string(got[2].Body), `"app.uninstalled"`) {
+		t.Fatalf("after enable the receiver got %d requests; want installed then uninstalled", len(got)-1)
+	}
+}
+
+// TestInOrder: while an installation's first event is failing, its later
+// events wait; another installation's events are not held up.
+func TestInOrder(t *testing.T) {
+	s := manual(t)
+	s.Dispatcher.Jitter = func(d time.Duration) time.Duration { return d }
+	rc := newReceiver(t)
+	rc.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(500) })
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	first := install(t, s, app.App.ID, "ada@example.com", "")
+	deliverDue(t, s) // fails
+	if _, err := s.Store.CompleteSetup(context.Background(), first, "evt_order2", s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rc.set(nil)
+	second := install(t, s, app.App.ID, "bob@example.com", "")
+	if n := deliverDue(t, s); n != 1 {
+		t.Fatalf("%d events went out; want only the other installation's", n)
+	}
+	s.Clock.Advance(5 * time.Second)
+	deliverDue(t, s)
+	deliverDue(t, s)
+	var order []string
+	for _, d := range rc.deliveries()[1:] {
+		var b webhook.Body
+		if err := json.Unmarshal(d.Body, &b); err != nil {
+			t.Fatal(err)
+		}
+		who := "first"
+		if b.Data.InstanceID == second {
+			who = "second"
+		}
+		order = append(order, who+":"+b.Type)
+	}
+	want := "second:app.installed first:app.installed first:app.setup_completed"
+	if strings.Join(order, " ") != want {
+		t.Fatalf("delivered %v, want %s", order, want)
+	}
+}
+
+// TestPrivateRefused: without --webhook-allow-private a loopback receiver
+// is never contacted, and the log says which switch allows it.
+func TestPrivateRefused(t *testing.T) {
+	s := testkit.Start(t, func(m *cli.Main) { m.DispatchManually = true })
+	rc := newReceiver(t)
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	install(t, s, app.App.ID, "ada@example.com", "")
+	deliverDue(t, s)
+	a := lastAttempt(t, s, app.App.ID)
+	if len(rc.deliveries()) != 0 || a.Outcome != doorway.Pending || !strings.Contains(a.Error, "--webhook-allow-private") {
+		t.Fatalf("attempt = %+v, receiver hit %d times", a, len(rc.deliveries()))
+	}
+}
