@@ -266,8 +266,11 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 		return
 	}
 	defer done()
-	if d.Now().Sub(claimed) > d.Lease-d.Timeout-5*time.Second {
-		d.release(e) // waited so long for the endpoint that the lease may run out mid-request
+	if waited := d.Now().Sub(claimed); waited > d.Lease-d.Timeout-time.Second {
+		// Waited so long for the endpoint that the lease could run out
+		// mid-request and another dispatcher send it too: hand it back.
+		d.Logger.Debug("webhooks: endpoint busy, lease given back", "event", e.ID, "waited", waited)
+		d.release(e)
 		return
 	}
 

@@ -207,9 +207,13 @@ type Browser struct {
 }
 
 // Browser returns a new browser with an empty cookie jar.
-func (s *Server) Browser(t testing.TB) *Browser {
+func (s *Server) Browser(t testing.TB) *Browser { return NewBrowser(t, s.URL()) }
+
+// NewBrowser returns a browser with an empty cookie jar for the Doorway at
+// base (which may be another process).
+func NewBrowser(t testing.TB, base string) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{t: t, Base: s.URL(), Client: &http.Client{
+	return &Browser{t: t, Base: base, Client: &http.Client{
 		Jar:           jar,
 		Timeout:       10 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
