@@ -4,8 +4,9 @@
 // install_signature (with package appkit) and the state.
 //
 // The sample app is mounted under /demo-app/ on the Doorway server itself so
-// the demo is one process; it talks to Doorway only through the browser, as
-// an external app would.
+// the demo is one process; it talks to Doorway only through the browser and
+// its webhook endpoint, as an external app would. It verifies each webhook
+// with appkit.VerifyWebhook and lists the latest on its pages.
 package demo
 
 import (
@@ -14,7 +15,9 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"io"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -36,8 +39,26 @@ type App struct {
 	AppID         string
 	LinkURL       string // the install link, test mode
 	SigningSecret string
+	WebhookSecret string
 	Issuer        string
 	Now           func() time.Time
+
+	mu       sync.Mutex
+	received []Received // newest first
+}
+
+// Received is a webhook the sample app got and verified.
+type Received struct {
+	ID, Type, Instance, State string
+	Sequence                  int64
+	At                        string
+}
+
+// Received returns the webhooks received so far, newest first.
+func (a *App) Received() []Received {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Received(nil), a.received...)
 }
 
 // Seed creates the demo user and two tenants (unless they exist) and a new
@@ -68,6 +89,7 @@ func Seed(ctx context.Context, st store.Store, ids *identity.Service, reg *regis
 			{Permission: "invoice_write", Purpose: "To create and send invoices for you."},
 		},
 		AllowedRedirectURIs: []string{issuer + "/demo-app/callback"},
+		WebhookURL:          issuer + "/demo-app/webhooks",
 	}
 	c, err := reg.CreateApp(ctx, m)
 	if err != nil {
@@ -78,7 +100,7 @@ func Seed(ctx context.Context, st store.Store, ids *identity.Service, reg *regis
 		return nil, err
 	}
 	return &App{AppID: c.App.ID, LinkURL: issuer + "/apps/install/link/" + link.ID, SigningSecret: c.SigningSecret,
-		Issuer: issuer, Now: reg.Now}, nil
+		WebhookSecret: c.WebhookSecret, Issuer: issuer, Now: reg.Now}, nil
 }
 
 const stateCookie = "invoicely_state"
@@ -88,10 +110,37 @@ func (a *App) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("GET /demo-app/{$}", a.home)
 	mux.HandleFunc("GET /demo-app/install", a.install)
 	mux.HandleFunc("GET /demo-app/callback", a.callback)
+	mux.HandleFunc("POST /demo-app/webhooks", a.webhook)
 }
 
 func (a *App) home(w http.ResponseWriter, r *http.Request) {
-	render(w, http.StatusOK, view{Title: "Invoicely", Start: true})
+	render(w, http.StatusOK, view{Title: "Invoicely", Start: true, Received: a.Received()})
+}
+
+// webhook is the app's webhook endpoint: verify, remember, answer at once.
+func (a *App) webhook(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 64<<10))
+	if err != nil {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	e, err := appkit.VerifyWebhook(body, r.Header, []string{a.WebhookSecret}, a.Now())
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, seen := range a.received {
+		if seen.ID == e.ID {
+			w.WriteHeader(http.StatusNoContent) // a retry of one we have: acknowledge, do nothing
+			return
+		}
+	}
+	got := Received{ID: e.ID, Type: e.Type, Instance: e.Data.InstanceID, State: e.Data.State, Sequence: e.Data.Sequence,
+		At: time.Unix(e.Created, 0).UTC().Format(time.RFC3339)}
+	a.received = append([]Received{got}, a.received[:min(len(a.received), 19)]...)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // install is the app's "Install on …" button: it remembers a fresh state
@@ -119,7 +168,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		render(w, http.StatusBadRequest, view{Title: "Install not verified", Message: "The state does not match the one this browser started with."})
 		return
 	}
-	render(w, http.StatusOK, view{Title: "Invoicely is installed", Verified: true, Install: in})
+	render(w, http.StatusOK, view{Title: "Invoicely is installed", Verified: true, Install: in, Received: a.Received()})
 }
 
 type view struct {
@@ -128,6 +177,7 @@ type view struct {
 	Start    bool
 	Verified bool
 	Install  *appkit.Install
+	Received []Received
 }
 
 var page = template.Must(template.New("demo").Parse(`<!doctype html>
@@ -148,6 +198,12 @@ var page = template.Must(template.New("demo").Parse(`<!doctype html>
 {{end}}
 {{if .Start}}<p>Invoicely sends invoices for your business. Install it to connect your account.</p>
 <p><a class="primary button" id="install" href="/demo-app/install">Install Invoicely</a></p>{{end}}
+<h2>Webhooks received</h2>
+{{if .Received}}<p class="muted">Verified with the app's webhook secret; newest first. Reload to see new ones.</p>
+<table id="webhooks" class="log"><thead><tr><th scope="col">Event</th><th scope="col">Instance</th><th scope="col">Sequence</th><th scope="col">State</th></tr></thead><tbody>
+{{range .Received}}<tr><td>{{.Type}}</td><td>{{.Instance}}</td><td>{{.Sequence}}</td><td>{{.State}}</td></tr>
+{{end}}</tbody></table>
+{{else}}<p class="muted" id="no-webhooks">None yet. Install the app, then uninstall it at <a href="/settings/apps">Installed apps</a>: each sends one.</p>{{end}}
 </main></body></html>`))
 
 func render(w http.ResponseWriter, status int, v view) {

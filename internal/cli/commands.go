@@ -143,7 +143,9 @@ func demoCmd(m *Main) *cobra.Command {
 		Use:   "demo",
 		Short: "Run a seeded demo platform with a sample app to click through",
 		Long: `Run Doorway with a demo user, two accounts and a sample app ("Invoicely")
-whose install redirect lands on a page that verifies the signature.
+whose install redirect lands on a page that verifies the signature, and
+whose webhook endpoint verifies and lists the lifecycle webhooks it gets
+(the demo allows webhooks to this machine: --webhook-allow-private).
 
 The database defaults to doorway-demo.db so the demo never touches doorway.db.`,
 		Args: cobra.NoArgs,
@@ -151,7 +153,6 @@ The database defaults to doorway-demo.db so the demo never touches doorway.db.`,
 			if !cmd.Flags().Changed("db") && os.Getenv("DOORWAY_DB") == "" {
 				m.DB = "doorway-demo.db"
 			}
-			m.WebhookAllowPrivate = true // the sample app receives its webhooks on this machine
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			a, err := m.RunDemo(ctx)
@@ -166,6 +167,7 @@ Doorway demo is running.
      (or the install link directly: %s)
   2. Sign in as %s with password %s
   3. Choose an account, approve, and see the verified redirect.
+  4. Back on the sample app, its verified app.installed webhook is listed.
 
 Press Ctrl-C to stop.
 `, m.Issuer, a.LinkURL, demo.Email, demo.Password)

@@ -11,8 +11,10 @@ import (
 // RunDemo runs the server with the demo's sample app mounted and seeds the
 // demo platform. The sample app's redirect URI names the server's address,
 // which is known only once it listens, so the app is seeded after Run and the
-// mount answers 503 for the few milliseconds before.
+// mount answers 503 for the few milliseconds before. Webhooks may go to
+// private addresses: the sample app is on this machine.
 func (m *Main) RunDemo(ctx context.Context) (*demo.App, error) {
+	m.WebhookAllowPrivate = true // the sample app receives its webhooks on this machine
 	if m.Store == nil {
 		if err := m.Open(ctx); err != nil {
 			return nil, err

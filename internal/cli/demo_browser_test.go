@@ -135,4 +135,19 @@ func TestDemoInstallInChromium(t *testing.T) {
 	if livemode != "false" || !strings.HasPrefix(state, "st_") {
 		t.Errorf("livemode = %q, state = %q; want false and the app's st_ state", livemode, state)
 	}
+
+	// The app's webhook endpoint got app.installed with the same state,
+	// verified with its webhook secret.
+	var hooks string
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		step("open the sample app", chromedp.Navigate(m.Issuer+"/demo-app/"), chromedp.WaitVisible(chromedp.CSS("h2")))
+		if hooks = text("main"); strings.Contains(hooks, "app.installed") || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(hooks, "app.installed") || !strings.Contains(hooks, state) {
+		t.Errorf("the sample app's page shows %q; want the app.installed webhook with state %s", hooks, state)
+	}
+	screenshot(t, browser, dir, "5-webhook-received.png")
 }
