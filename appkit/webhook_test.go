@@ -54,4 +54,3 @@ func TestVerifyWebhook(t *testing.T) {
 		}
 	}
 }
-
