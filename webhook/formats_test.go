@@ -78,7 +78,7 @@ func manual(t *testing.T) *testkit.Server {
 }
 
 // appWith registers an app whose webhooks go to url in format f.
-func appWith(t *testing.T, s *testkit.Server, url string, f doorway.WebhookFormat) *registry.Created {
+func appWith(t testing.TB, s *testkit.Server, url string, f doorway.WebhookFormat) *registry.Created {
 	m := testkit.Manifest("https://app.example/callback")
 	m.WebhookURL, m.WebhookFormat = url, f
 	return s.AppManifest(t, m)

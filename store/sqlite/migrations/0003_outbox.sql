@@ -6,7 +6,7 @@ ALTER TABLE events ADD COLUMN next_attempt_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE events ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
 UPDATE events SET next_attempt_at = created_at;
-CREATE INDEX events_due ON events (next_attempt_at) WHERE delivery = 'pending';
+CREATE INDEX events_due ON events (next_attempt_at, id) WHERE delivery = 'pending';
 CREATE INDEX events_pending ON events (installation_id, sequence) WHERE delivery = 'pending';
 CREATE INDEX events_app ON events (app_id, delivery);
 
