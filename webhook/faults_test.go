@@ -3,8 +3,10 @@ package webhook_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,5 +241,35 @@ func TestPrivateRefused(t *testing.T) {
 	a := lastAttempt(t, s, app.App.ID)
 	if len(rc.deliveries()) != 0 || a.Outcome != doorway.Pending || !strings.Contains(a.Error, "--webhook-allow-private") {
 		t.Fatalf("attempt = %+v, receiver hit %d times", a, len(rc.deliveries()))
+	}
+}
+
+// TestPerEndpointCap: one endpoint never gets more concurrent requests than
+// the cap, however many events are due.
+func TestPerEndpointCap(t *testing.T) {
+	s := manual(t)
+	s.Dispatcher.PerEndpoint = 2
+	rc := newReceiver(t)
+	var mu sync.Mutex
+	now, peak := 0, 0
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		now++
+		peak = max(peak, now)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond)
+		mu.Lock()
+		now--
+		mu.Unlock()
+	})
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	for i := range 6 {
+		install(t, s, app.App.ID, fmt.Sprintf("u%d@example.com", i), "")
+	}
+	if n := deliverDue(t, s); n != 6 {
+		t.Fatalf("delivered %d, want 6", n)
+	}
+	if peak != 2 {
+		t.Fatalf("at most %d requests at once reached the endpoint, want the cap of 2", peak)
 	}
 }
