@@ -137,6 +137,14 @@ func TestWebhookSecretsFromCLI(t *testing.T) {
 	if err != nil || out != wapp["webhook_public_key"] {
 		t.Fatalf("webhooks key = %q, %v; want the key printed at create", out, err)
 	}
+	// A later version that switches to wix gets the app a key.
+	v2 := strings.Replace(wix, `"version":"1.0.0"`, `"version":"2.0.0"`, 1)
+	if _, err := run(t, "", "apps", "versions", "add", app["id"], "--db", db, "--manifest", writeManifest(t, v2)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "", "webhooks", "key", app["id"], "--db", db); err != nil || !strings.HasPrefix(out, "-----BEGIN PUBLIC KEY-----") {
+		t.Fatalf("webhooks key after a wix version: %q, %v", out, err)
+	}
 	bad := strings.Replace(manifest, `"version":"1.0.0",`, `"version":"1.0.0","webhook_format":"slack",`, 1)
 	if _, err := run(t, "", "apps", "create", "--db", db, "--manifest", writeManifest(t, bad)); err == nil || !strings.Contains(err.Error(), `"webhook_format" "slack" must be one of standard, stripe, wix`) {
 		t.Fatalf("unknown webhook_format: %v", err)

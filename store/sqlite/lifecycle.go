@@ -55,19 +55,10 @@ func (db *DB) TenantInstallations(ctx context.Context, tenantID string) ([]doorw
 
 func (db *DB) installations(ctx context.Context, query string, args ...any) ([]doorway.Installation, error) {
 	rows, err := db.r.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []doorway.Installation
-	for rows.Next() {
-		i, _, err := scanInstallation(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *i)
-	}
-	return out, rows.Err()
+	return collect(rows, err, func(r scanner) (*doorway.Installation, error) {
+		i, _, err := scanInstallation(r)
+		return i, err
+	})
 }
 
 // transition moves an installation from one of the statuses in from to

@@ -35,19 +35,7 @@ func (db *DB) events(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, query string, args ...any) ([]doorway.Event, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []doorway.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *e)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanEvent)
 }
 
 func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
@@ -136,22 +124,18 @@ func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit in
 	rows, err := db.r.QueryContext(ctx, `SELECT id, event_id, event_type, app_id, number, url, status_code, error, response,
 		latency_us, at, outcome, next_at FROM webhook_attempts WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
 		appID, before, limit)
-	if err != nil {
+	return collect(rows, err, scanAttempt)
+}
+
+func scanAttempt(row scanner) (*doorway.Attempt, error) {
+	var a doorway.Attempt
+	var latency, at, next int64
+	if err := row.Scan(&a.ID, &a.EventID, &a.EventType, &a.AppID, &a.Number, &a.URL, &a.StatusCode, &a.Error,
+		&a.Response, &latency, &at, &a.Outcome, &next); err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []doorway.Attempt
-	for rows.Next() {
-		var a doorway.Attempt
-		var latency, at, next int64
-		if err := rows.Scan(&a.ID, &a.EventID, &a.EventType, &a.AppID, &a.Number, &a.URL, &a.StatusCode, &a.Error,
-			&a.Response, &latency, &at, &a.Outcome, &next); err != nil {
-			return nil, err
-		}
-		a.Latency, a.At, a.NextAt = time.Duration(latency)*time.Microsecond, fromMS(at), fromMS(next)
-		out = append(out, a)
-	}
-	return out, rows.Err()
+	a.Latency, a.At, a.NextAt = time.Duration(latency)*time.Microsecond, fromMS(at), fromMS(next)
+	return &a, nil
 }
 
 func (db *DB) WebhookDisabled(ctx context.Context, appID, url string) (time.Time, error) {

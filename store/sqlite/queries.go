@@ -226,19 +226,7 @@ func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, e
 
 func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE app_id = ? ORDER BY created_at, rowid`, appID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []doorway.AppVersion
-	for rows.Next() {
-		v, err := scanVersion(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
-	}
-	return out, rows.Err()
+	return collect(rows, err, scanVersion)
 }
 
 func (db *DB) RotateAppSecrets(ctx context.Context, appID string, fresh []doorway.AppSecret, oldExpireAt time.Time) error {
