@@ -137,8 +137,9 @@ type Store interface {
 	// Disabled outcome also disables the endpoint a.URL of the app.
 	// ErrConflict: the lease was lost (the attempt is logged anyway).
 	RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error
-	// ReleaseEvents gives back owner's leases of ids without an attempt.
-	ReleaseEvents(ctx context.Context, owner string, ids []string) error
+	// ReleaseEvents gives back owner's leases of ids without an attempt;
+	// the events are due again at due, or later if they were already.
+	ReleaseEvents(ctx context.Context, owner string, due time.Time, ids []string) error
 	Event(ctx context.Context, id string) (*doorway.Event, error)
 	// ReplayEvent makes an event pending again, due at now, whatever its
 	// state (a replay of a pending one just makes it due now).

@@ -273,3 +273,35 @@ func TestPerEndpointCap(t *testing.T) {
 		t.Fatalf("at most %d requests at once reached the endpoint, want the cap of 2", peak)
 	}
 }
+
+// TestSlowEndpointDoesNotStarveOthers: events waiting for a hung endpoint
+// hand their place back, so another app's webhook still goes out at once.
+func TestSlowEndpointDoesNotStarveOthers(t *testing.T) {
+	s := manual(t)
+	s.Dispatcher.Batch, s.Dispatcher.PerEndpoint = 8, 2
+	hung := newReceiver(t)
+	unblock := make(chan struct{})
+	hung.set(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-unblock:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(unblock) })
+	slow := appWith(t, s, hung.URL+"/hooks", "")
+	for i := range 10 {
+		install(t, s, slow.App.ID, fmt.Sprintf("slow%d@example.com", i), "")
+	}
+	s.Dispatcher.Start() // claims the 8 oldest: all for the hung endpoint
+	fast := newReceiver(t)
+	app := appWith(t, s, fast.URL+"/hooks", "")
+	install(t, s, app.App.ID, "fast@example.com", "")
+	s.Dispatcher.Wake()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(fast.deliveries()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("another app's webhook waited behind a hung endpoint for 5 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -232,12 +232,11 @@ func (d *Dispatcher) DeliverDue(ctx context.Context) (int, error) {
 
 // deliver makes one attempt at e, which this dispatcher has leased.
 func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
-	claimed := d.Now()
 	a := &doorway.Attempt{EventID: e.ID, EventType: e.Type, AppID: e.AppID, Number: e.Attempts + 1}
 	v, err := d.version(ctx, e)
 	if err != nil {
 		d.Logger.Error("webhooks: loading the app version", "event", e.ID, "app", e.AppID, "err", err)
-		d.release(e)
+		d.release(e, d.Now().Add(d.Poll))
 		return
 	}
 	a.URL = v.WebhookURL
@@ -250,7 +249,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 	}
 	if at, err := d.Store.WebhookDisabled(ctx, e.AppID, a.URL); err != nil {
 		d.Logger.Error("webhooks: reading the endpoint", "event", e.ID, "app", e.AppID, "err", err)
-		d.release(e)
+		d.release(e, d.Now().Add(d.Poll))
 		return
 	} else if !at.IsZero() {
 		a.At, a.Outcome = d.Now(), doorway.Disabled
@@ -262,17 +261,12 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 
 	done, ok := d.acquire(ctx, a.URL)
 	if !ok {
-		d.release(e)
+		// The endpoint is busy (a slow one must not hold this node's other
+		// deliveries up) or we are stopping: hand the event back for later.
+		d.release(e, d.Now().Add(d.Poll))
 		return
 	}
 	defer done()
-	if waited := d.Now().Sub(claimed); waited > d.Lease-d.Timeout-time.Second {
-		// Waited so long for the endpoint that the lease could run out
-		// mid-request and another dispatcher send it too: hand it back.
-		d.Logger.Debug("webhooks: endpoint busy, lease given back", "event", e.ID, "waited", waited)
-		d.release(e)
-		return
-	}
 
 	a.At = d.Now()
 	m := &Message{Event: e, Version: v, At: a.At}
@@ -285,7 +279,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 	}
 	a.Latency = time.Since(start)
 	if ctx.Err() != nil {
-		d.release(e) // shut down mid-request: not the endpoint's fault
+		d.release(e, a.At) // shut down mid-request: not the endpoint's fault, due at once
 		return
 	}
 	d.judge(a, resp, err)
@@ -304,7 +298,11 @@ func (d *Dispatcher) version(ctx context.Context, e *doorway.Event) (*doorway.Ap
 	return d.Store.AppVersion(ctx, id)
 }
 
-// acquire waits for one of the endpoint's request slots.
+// EndpointWait is how long a claimed event waits for a free request slot
+// of its endpoint before it is handed back, due again a poll later.
+const EndpointWait = time.Second
+
+// acquire waits up to EndpointWait for one of the endpoint's request slots.
 func (d *Dispatcher) acquire(ctx context.Context, url string) (release func(), ok bool) {
 	d.mu.Lock()
 	sem, found := d.endpoints[url]
@@ -313,14 +311,16 @@ func (d *Dispatcher) acquire(ctx context.Context, url string) (release func(), o
 		d.endpoints[url] = sem
 	}
 	d.mu.Unlock()
+	wait := time.NewTimer(EndpointWait)
+	defer wait.Stop()
 	select {
 	case sem <- struct{}{}:
 		return func() { <-sem }, true
+	case <-wait.C:
 	case <-d.stop:
-		return nil, false
 	case <-ctx.Done():
-		return nil, false
 	}
+	return nil, false
 }
 
 func (d *Dispatcher) send(ctx context.Context, url string, body []byte, h http.Header) (*http.Response, string, error) {
@@ -409,10 +409,11 @@ func (d *Dispatcher) record(ctx context.Context, a *doorway.Attempt) {
 		"status", a.StatusCode, "outcome", a.Outcome, "latency", a.Latency, "error", a.Error)
 }
 
-func (d *Dispatcher) release(e *doorway.Event) {
+// release gives e's lease back; it is due again at due.
+func (d *Dispatcher) release(e *doorway.Event, due time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := d.Store.ReleaseEvents(ctx, d.Owner, []string{e.ID}); err != nil {
+	if err := d.Store.ReleaseEvents(ctx, d.Owner, due, []string{e.ID}); err != nil {
 		d.Logger.Warn("webhooks: releasing a lease (it will run out instead)", "event", e.ID, "err", err)
 	}
 }

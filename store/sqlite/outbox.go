@@ -98,15 +98,15 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 	return err
 }
 
-func (db *DB) ReleaseEvents(ctx context.Context, owner string, ids []string) error {
+func (db *DB) ReleaseEvents(ctx context.Context, owner string, due time.Time, ids []string) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{owner}
+	args := []any{ms(due), owner}
 	for _, id := range ids {
 		args = append(args, id)
 	}
-	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0
+	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = max(next_attempt_at, ?)
 		WHERE lease_owner = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
 	return err
 }

@@ -139,9 +139,17 @@ func testOutboxRetryAndLease(t *testing.T, s store.Store) {
 		t.Fatalf("replayed event = %+v", rp)
 	}
 	claimIDs(t, s, "n1", now.Add(time.Minute), 1)
-	must(t, s.ReleaseEvents(ctx, "n1", []string{id}))
+	must(t, s.ReleaseEvents(ctx, "n1", now.Add(time.Minute), []string{id}))
 	if got := claimIDs(t, s, "n2", now.Add(time.Minute), 1); len(got) != 1 {
 		t.Fatal("a released event was not claimable")
+	}
+	// Released for later (its endpoint was busy): due then, not before.
+	must(t, s.ReleaseEvents(ctx, "n2", now.Add(2*time.Minute), []string{id}))
+	if got := claimIDs(t, s, "n1", now.Add(2*time.Minute-time.Second), 1); len(got) != 0 {
+		t.Fatal("an event released for later was claimed early")
+	}
+	if got := claimIDs(t, s, "n1", now.Add(2*time.Minute), 1); len(got) != 1 {
+		t.Fatal("an event released for later was not claimable then")
 	}
 	_, err = s.ReplayEvent(ctx, "evt_missing", now)
 	wantErr(t, err, store.ErrNotFound)
