@@ -189,6 +189,7 @@ func (r *Registry) AddVersion(ctx context.Context, appID string, m doorway.Manif
 			if err != nil {
 				return nil, err
 			}
+			// The app has no key of this kind, so "rotating" only adds it.
 			if err := r.Store.RotateAppSecrets(ctx, appID, []doorway.AppSecret{key}, r.Now()); err != nil {
 				return nil, err
 			}

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"crypto/rsa"
-	"encoding/json"
 	"net/http"
 	"time"
 
@@ -75,5 +74,3 @@ func jsonHeader() http.Header {
 	h.Set("Content-Type", "application/json")
 	return h
 }
-
-func marshal(v any) ([]byte, error) { return json.Marshal(v) }

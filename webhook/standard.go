@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -23,7 +24,7 @@ func (Standard) Encode(m *Message, c Credentials) ([]byte, http.Header, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err := marshal(NewBody(m.Event))
+	body, err := json.Marshal(NewBody(m.Event))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/doorwayhq/doorway"
@@ -64,7 +65,7 @@ func (Stripe) Encode(m *Message, c Credentials) ([]byte, http.Header, error) {
 		ev.Type = t
 	}
 	ev.Data.Object = stripeApplication{ID: b.Data.AppID, Object: "application", Name: m.Version.Name, Data: b.Data}
-	body, err := marshal(ev)
+	body, err := json.Marshal(ev)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -292,8 +292,11 @@ func (d *Dispatcher) version(ctx context.Context, e *doorway.Event) (*doorway.Ap
 		return nil, err
 	}
 	id := app.VersionID(e.Mode)
-	if id == "" { // the mode has no version any more: use the other one
-		id = app.LiveVersionID + app.TestVersionID
+	if id == "" { // the mode has no version any more: use the other mode's
+		id = app.LiveVersionID
+		if e.Mode == doorway.Live {
+			id = app.TestVersionID
+		}
 	}
 	return d.Store.AppVersion(ctx, id)
 }

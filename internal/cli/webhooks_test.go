@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -81,7 +82,7 @@ func TestWebhooksCLIAndAdminAPI(t *testing.T) {
 		len(api.Deliveries) != 1 || api.Deliveries[0].Outcome != "delivered" || api.Deliveries[0].Status != 204 || api.Next == 0 {
 		t.Fatalf("admin deliveries = %d %s", p.Status, p.Body)
 	}
-	if p := s.Call(t, "GET", "/admin/v1/apps/"+app.App.ID+"/deliveries?before="+itoa(api.Next), bearer, nil, &api); p.Status != 200 ||
+	if p := s.Call(t, "GET", "/admin/v1/apps/"+app.App.ID+"/deliveries?before="+strconv.FormatInt(api.Next, 10), bearer, nil, &api); p.Status != 200 ||
 		len(api.Deliveries) != 1 || api.Deliveries[0].Status != 500 {
 		t.Fatalf("admin deliveries, older page = %d %s", p.Status, p.Body)
 	}
@@ -168,5 +169,3 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-func itoa(n int64) string { b, _ := json.Marshal(n); return string(b) }

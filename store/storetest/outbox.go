@@ -43,6 +43,18 @@ func attempt(e string, app *doorway.App, outcome doorway.Delivery, at, next time
 		At: at, Outcome: outcome, NextAt: next}
 }
 
+// oneEvent makes an app with one installation and returns the app and the
+// id of the installation's app.installed event.
+func oneEvent(t *testing.T, s store.Store) (*doorway.App, string) {
+	t.Helper()
+	u := newUser(t, s, "owner@example.com")
+	app, _ := newApp(t, s, "customer_read")
+	inst := installIn(t, s, app, u, "A")
+	evs, err := s.Events(context.Background(), inst.ID)
+	must(t, err)
+	return app, evs[0].ID
+}
+
 // testOutboxOrder: only the lowest pending sequence of an installation is
 // due, so its events go out in order, and a claimed event is not claimed
 // again while leased.
@@ -87,12 +99,7 @@ func testOutboxOrder(t *testing.T, s store.Store) {
 // the old owner can no longer record its attempt.
 func testOutboxRetryAndLease(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	u := newUser(t, s, "owner@example.com")
-	app, _ := newApp(t, s, "customer_read")
-	inst := installIn(t, s, app, u, "A")
-	evs, err := s.Events(ctx, inst.ID)
-	must(t, err)
-	id := evs[0].ID
+	app, id := oneEvent(t, s)
 
 	now := t0.Add(time.Hour)
 	claimIDs(t, s, "n1", now, 1)
@@ -201,14 +208,10 @@ func testOutboxConcurrentClaims(t *testing.T, s store.Store) {
 // makes the disabled events pending again.
 func testOutboxDisable(t *testing.T, s store.Store) {
 	ctx := context.Background()
-	u := newUser(t, s, "owner@example.com")
-	app, _ := newApp(t, s, "customer_read")
-	inst := installIn(t, s, app, u, "A")
-	evs, err := s.Events(ctx, inst.ID)
-	must(t, err)
+	app, id := oneEvent(t, s)
 	now := t0.Add(time.Hour)
 	claimIDs(t, s, "n1", now, 1)
-	gone := attempt(evs[0].ID, app, doorway.Disabled, now, now)
+	gone := attempt(id, app, doorway.Disabled, now, now)
 	gone.StatusCode = 410
 	must(t, s.RecordAttempt(ctx, "n1", gone))
 	at, err := s.WebhookDisabled(ctx, app.ID, gone.URL)
