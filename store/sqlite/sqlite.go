@@ -25,20 +25,17 @@ import (
 	"fmt"
 	"net/url"
 	"runtime"
+	"strings"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/doorwayhq/doorway/store/sqlmigrate"
+	"github.com/doorwayhq/doorway/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-// DB is a SQLite store. It implements store.Store.
-type DB struct {
-	w, r *sql.DB
-}
 
 // Options tune Open.
 type Options struct {
@@ -47,7 +44,7 @@ type Options struct {
 
 // Open opens (creating if needed) the database at path and brings its
 // schema up to date.
-func Open(ctx context.Context, path string, opt Options) (*DB, error) {
+func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	sync := opt.Synchronous
 	if sync == "" {
 		sync = "NORMAL"
@@ -67,7 +64,6 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	db := &DB{w: w}
 	// The writer creates the file and the WAL before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
@@ -93,8 +89,7 @@ func Open(ctx context.Context, path string, opt Options) (*DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db.r = r
-	return db, nil
+	return sqlstore.New(w, r, dialect), nil
 }
 
 // Migrate applies pending migrations and returns their names; Open does
@@ -113,61 +108,17 @@ func Migrate(ctx context.Context, path string) ([]string, error) {
 	return sqlmigrate.Up(ctx, w, ms, "", time.Now)
 }
 
-// Close closes both pools.
-func (db *DB) Close() error {
-	rerr := db.r.Close()
-	if err := db.w.Close(); err != nil {
-		return err
-	}
-	return rerr
-}
-
-// tx runs fn in a write transaction.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// ms and fromMS convert times to and from the stored Unix milliseconds.
-func ms(t time.Time) int64 { return t.UnixMilli() }
-
-func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
-
-// nullMS stores the zero time as NULL.
-func nullMS(t time.Time) any {
-	if t.IsZero() {
-		return nil
-	}
-	return t.UnixMilli()
-}
-
-func fromNullMS(v sql.NullInt64) time.Time {
-	if !v.Valid {
-		return time.Time{}
-	}
-	return fromMS(v.Int64)
-}
-
-// collect scans every row of a query with scan.
-func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]T, error) {
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []T
-	for rows.Next() {
-		v, err := scan(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *v)
-	}
-	return out, rows.Err()
+var dialect = sqlstore.Dialect{
+	Unique:     func(err error) bool { return strings.Contains(err.Error(), "UNIQUE constraint failed") },
+	ForeignKey: func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY constraint failed") },
+	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
+	// row locks.
+	ClaimEvents: `UPDATE events SET lease_owner = $1, lease_until = $2
+		WHERE id IN (
+			SELECT e.id FROM events e
+			WHERE e.delivery = 'pending' AND e.next_attempt_at <= $3 AND e.lease_until <= $3
+			  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery = 'pending'
+			                  AND p.installation_id = e.installation_id AND p.sequence < e.sequence)
+			ORDER BY e.next_attempt_at, e.id LIMIT $4)
+		RETURNING ` + sqlstore.EventColumns,
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,13 +13,13 @@ import (
 
 func insertGrant(ctx context.Context, tx *sql.Tx, g *doorway.Grant) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, g.ID, g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate,
 		ms(g.CreatedAt), nullMS(g.RevokedAt))
 	return err
 }
 
 func insertRefresh(ctx context.Context, tx *sql.Tx, rt *doorway.RefreshToken) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES (?, ?, ?)`,
+	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)`,
 		rt.Hash, rt.GrantID, ms(rt.CreatedAt))
 	return err
 }
@@ -45,12 +45,12 @@ func scanGrant(row scanner) (*doorway.Grant, error) {
 }
 
 func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
-	g, err := scanGrant(db.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, id))
+	g, err := scanGrant(db.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
 	return g, notFound(err, "grant", id)
 }
 
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), id)
+	_, err := db.w.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), id)
 	return err
 }
 
@@ -60,7 +60,7 @@ func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, err
 	var created, expires int64
 	var used sql.NullInt64
 	err := db.r.QueryRowContext(ctx, `SELECT hash, profile, app_id, installation_id, redirect_uri, challenge, scope,
-		created_at, expires_at, used_at, grant_id FROM auth_codes WHERE hash = ?`, hash).
+		created_at, expires_at, used_at, grant_id FROM auth_codes WHERE hash = $1`, hash).
 		Scan(&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
 			&created, &expires, &used, &c.GrantID)
 	if err != nil {
@@ -74,8 +74,8 @@ func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, err
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
 	var refused error
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = ?, grant_id = ?
-			WHERE hash = ? AND used_at IS NULL AND expires_at > ?
+		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1, grant_id = $2
+			WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
 			AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'`,
 			ms(now), g.ID, hash, ms(now))
 		if err != nil {
@@ -84,13 +84,13 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doo
 		if n, _ := res.RowsAffected(); n == 0 {
 			var used sql.NullInt64
 			var grantID string
-			err := tx.QueryRowContext(ctx, `SELECT used_at, grant_id FROM auth_codes WHERE hash = ?`, hash).Scan(&used, &grantID)
+			err := tx.QueryRowContext(ctx, `SELECT used_at, grant_id FROM auth_codes WHERE hash = $1`, hash).Scan(&used, &grantID)
 			if err != nil {
 				return notFound(err, "authorization code", "…")
 			}
 			if used.Valid {
 				refused = fmt.Errorf("authorization code was redeemed before; its grant %s is revoked: %w", grantID, store.ErrConflict)
-				_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), grantID)
+				_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), grantID)
 				return err
 			}
 			refused = fmt.Errorf("authorization code has expired or its installation was uninstalled: %w", store.ErrConflict)
@@ -115,7 +115,7 @@ func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshTo
 	var rt doorway.RefreshToken
 	var created int64
 	var rotated sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT hash, grant_id, created_at, rotated_at FROM refresh_tokens WHERE hash = ?`, hash).
+	err := db.r.QueryRowContext(ctx, `SELECT hash, grant_id, created_at, rotated_at FROM refresh_tokens WHERE hash = $1`, hash).
 		Scan(&rt.Hash, &rt.GrantID, &created, &rotated)
 	if err != nil {
 		return nil, notFound(err, "refresh token", "…")
@@ -130,11 +130,11 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var rotated sql.NullInt64
 		var grantID string
-		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = ?`, x.Hash).Scan(&grantID, &rotated)
+		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = $1`, x.Hash).Scan(&grantID, &rotated)
 		if err != nil {
 			return notFound(err, "refresh token", "…")
 		}
-		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = ?`, grantID))
+		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, grantID))
 		if err != nil {
 			return notFound(err, "grant", grantID)
 		}
@@ -148,10 +148,10 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 			refused = fmt.Errorf("refresh token was rotated at %s and reused; grant %s is revoked: %w",
 				fromMS(rotated.Int64).Format(time.RFC3339), g.ID, store.ErrConflict)
 			g.RevokedAt = x.Now
-			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ?`, ms(x.Now), g.ID)
+			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2`, ms(x.Now), g.ID)
 			return err
 		case !rotated.Valid:
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = ? WHERE hash = ?`, ms(x.Now), x.Hash); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET rotated_at = $1 WHERE hash = $2`, ms(x.Now), x.Hash); err != nil {
 				return err
 			}
 		}
@@ -168,7 +168,7 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 }
 
 func (db *DB) CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES (?, ?, ?, ?, ?)`,
+	_, err := db.w.ExecContext(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
 		t.Hash, t.AppID, t.Mode, ms(t.CreatedAt), ms(t.ExpiresAt))
 	return err
 }
@@ -179,14 +179,14 @@ func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.
 	var used sql.NullInt64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `SELECT mode, created_at, expires_at, used_at FROM install_tokens
-			WHERE hash = ? AND app_id = ?`, hash, appID).Scan(&t.Mode, &created, &expires, &used)
+			WHERE hash = $1 AND app_id = $2`, hash, appID).Scan(&t.Mode, &created, &expires, &used)
 		if err != nil {
 			return notFound(err, "install token for app", appID)
 		}
 		if used.Valid || fromMS(expires).Compare(now) <= 0 {
 			return fmt.Errorf("install token was used or has expired: %w", store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE install_tokens SET used_at = ? WHERE hash = ?`, ms(now), hash)
+		_, err = tx.ExecContext(ctx, `UPDATE install_tokens SET used_at = $1 WHERE hash = $2`, ms(now), hash)
 		return err
 	})
 	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
@@ -216,10 +216,10 @@ func (db *DB) SigningKeys(ctx context.Context) ([]doorway.SigningKey, error) {
 
 func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldExpireAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET expires_at = ? WHERE expires_at IS NULL`, ms(oldExpireAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET expires_at = $1 WHERE expires_at IS NULL`, ms(oldExpireAt)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, public_key, sealed, created_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (id, algorithm, public_key, sealed, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			k.ID, k.Algorithm, k.Public, k.Sealed, ms(k.CreatedAt))
 		return err
 	})
@@ -227,7 +227,7 @@ func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldE
 
 func (db *DB) RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = ? WHERE id = ? AND grant_id = ? AND status <> 'uninstalled'`,
+		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = $1 WHERE id = $2 AND grant_id = $3 AND status <> 'uninstalled'`,
 			g.ID, g.InstallationID, oldID)
 		if err != nil {
 			return err
@@ -235,7 +235,7 @@ func (db *DB) RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Gr
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("installation %s is uninstalled or its grant changed: %w", g.InstallationID, store.ErrConflict)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, ms(now), oldID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), oldID); err != nil {
 			return err
 		}
 		return insertGrant(ctx, tx, g)

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -38,19 +38,19 @@ func parseList(s, what string) ([]string, error) {
 
 func insertEvent(ctx context.Context, tx *sql.Tx, id, typ string, inst *doorway.Installation, userID string, seq int64, state string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode,
-		permissions, sequence, state, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		permissions, sequence, state, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		id, typ, inst.AppID, inst.ID, inst.TenantID, userID, inst.Mode, list(inst.Permissions), seq, state, ms(now), ms(now))
 	return err
 }
 
 func (db *DB) Installations(ctx context.Context, appID, after string, limit int) ([]doorway.Installation, error) {
 	return db.installations(ctx, `SELECT `+installationCols+` FROM installations
-		WHERE app_id = ? AND id > ? ORDER BY id LIMIT ?`, appID, after, limit)
+		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`, appID, after, limit)
 }
 
 func (db *DB) TenantInstallations(ctx context.Context, tenantID string) ([]doorway.Installation, error) {
 	return db.installations(ctx, `SELECT `+installationCols+` FROM installations
-		WHERE tenant_id = ? AND status <> 'uninstalled' ORDER BY created_at, id`, tenantID)
+		WHERE tenant_id = $1 AND status <> 'uninstalled' ORDER BY created_at, id`, tenantID)
 }
 
 func (db *DB) installations(ctx context.Context, query string, args ...any) ([]doorway.Installation, error) {
@@ -69,11 +69,11 @@ func (db *DB) transition(ctx context.Context, id, to, where, eventType, userID, 
 		var seq int64
 		var err error
 		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, `UPDATE installations
-			SET status = ?, event_seq = event_seq + 1, updated_at = ?
-			WHERE id = ? AND `+where+` RETURNING `+installationCols, to, ms(now), id))
+			SET status = $1, event_seq = event_seq + 1, updated_at = $2
+			WHERE id = $3 AND `+where+` RETURNING `+installationCols, to, ms(now), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			var status string
-			if err := tx.QueryRowContext(ctx, `SELECT status FROM installations WHERE id = ?`, id).Scan(&status); err != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT status FROM installations WHERE id = $1`, id).Scan(&status); err != nil {
 				return notFound(err, "installation", id)
 			}
 			return fmt.Errorf("installation %s is %s: %w", id, status, store.ErrConflict)
@@ -106,7 +106,7 @@ func (db *DB) CompleteSetup(ctx context.Context, id, eventID string, now time.Ti
 func (db *DB) Uninstall(ctx context.Context, id, userID, eventID string, now time.Time) (*doorway.Installation, error) {
 	return db.transition(ctx, id, string(doorway.Uninstalled), `status <> 'uninstalled'`,
 		doorway.EventUninstalled, userID, eventID, now, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = ? WHERE installation_id = ? AND revoked_at IS NULL`, ms(now), id)
+			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE installation_id = $2 AND revoked_at IS NULL`, ms(now), id)
 			return err
 		})
 }
@@ -116,7 +116,7 @@ func (db *DB) AppSecretByHash(ctx context.Context, hash string) (*doorway.AppSec
 	var created int64
 	var expires sql.NullInt64
 	err := db.r.QueryRowContext(ctx, `SELECT id, app_id, kind, hash, sealed, created_at, expires_at
-		FROM app_secrets WHERE hash = ? AND hash <> ''`, hash).
+		FROM app_secrets WHERE hash = $1 AND hash <> ''`, hash).
 		Scan(&s.ID, &s.AppID, &s.Kind, &s.Hash, &s.Sealed, &created, &expires)
 	if err != nil {
 		return nil, notFound(err, "app secret", "…")

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -39,28 +39,20 @@ func (db *DB) events(ctx context.Context, q interface {
 }
 
 func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Event, error) {
-	return db.events(ctx, db.r, `SELECT `+eventCols+` FROM events WHERE installation_id = ? ORDER BY sequence`, installationID)
+	return db.events(ctx, db.r, `SELECT `+eventCols+` FROM events WHERE installation_id = $1 ORDER BY sequence`, installationID)
 }
 
 func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
-	e, err := scanEvent(db.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = ?`, id))
+	e, err := scanEvent(db.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = $1`, id))
 	return e, notFound(err, "event", id)
 }
 
-// ClaimEvents: SQLite has one writer, so the UPDATE … WHERE id IN (SELECT …)
-// is atomic without row locks; PostgreSQL adds FOR UPDATE SKIP LOCKED.
+// ClaimEvents runs the backend's claim statement in a write transaction.
 func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error) {
 	var out []doorway.Event
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var err error
-		out, err = db.events(ctx, tx, `UPDATE events SET lease_owner = ?, lease_until = ?
-			WHERE id IN (
-				SELECT e.id FROM events e
-				WHERE e.delivery = 'pending' AND e.next_attempt_at <= ? AND e.lease_until <= ?
-				  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery = 'pending'
-				                  AND p.installation_id = e.installation_id AND p.sequence < e.sequence)
-				ORDER BY e.next_attempt_at, e.id LIMIT ?)
-			RETURNING `+eventCols, owner, ms(now.Add(lease)), ms(now), ms(now), limit)
+		out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
 		return err
 	})
 	return out, err
@@ -70,14 +62,14 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 	lost := false
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
-			error, response, latency_us, at, outcome, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			error, response, latency_us, at, outcome, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
 			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
 			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt)).Scan(&a.ID)
 		if err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = ?, attempts = attempts + 1, next_attempt_at = ?,
-			lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ? AND delivery = 'pending'`,
+		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = $1, attempts = attempts + 1, next_attempt_at = $2,
+			lease_owner = '', lease_until = 0 WHERE id = $3 AND lease_owner = $4 AND delivery = 'pending'`,
 			a.Outcome, ms(a.NextAt), a.EventID, owner)
 		if err != nil {
 			return err
@@ -87,7 +79,7 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 			return nil
 		}
 		if a.Outcome == doorway.Disabled {
-			_, err = tx.ExecContext(ctx, `INSERT INTO webhook_disabled (app_id, url, disabled_at) VALUES (?, ?, ?)
+			_, err = tx.ExecContext(ctx, `INSERT INTO webhook_disabled (app_id, url, disabled_at) VALUES ($1, $2, $3)
 				ON CONFLICT (app_id, url) DO NOTHING`, a.AppID, a.URL, ms(a.At))
 		}
 		return err
@@ -103,17 +95,19 @@ func (db *DB) ReleaseEvents(ctx context.Context, owner string, due time.Time, id
 		return nil
 	}
 	args := []any{ms(due), owner}
-	for _, id := range ids {
+	in := make([]string, len(ids))
+	for i, id := range ids {
 		args = append(args, id)
+		in[i] = fmt.Sprintf("$%d", i+3)
 	}
-	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = max(next_attempt_at, ?)
-		WHERE lease_owner = ? AND id IN (?`+strings.Repeat(", ?", len(ids)-1)+`)`, args...)
+	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = CASE WHEN next_attempt_at > $1 THEN next_attempt_at ELSE $1 END
+		WHERE lease_owner = $2 AND id IN (`+strings.Join(in, ", ")+`)`, args...)
 	return err
 }
 
 func (db *DB) ReplayEvent(ctx context.Context, id string, now time.Time) (*doorway.Event, error) {
-	e, err := scanEvent(db.w.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = ?
-		WHERE id = ? RETURNING `+eventCols, ms(now), id))
+	e, err := scanEvent(db.w.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = $1
+		WHERE id = $2 RETURNING `+eventCols, ms(now), id))
 	return e, notFound(err, "event", id)
 }
 
@@ -122,7 +116,7 @@ func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit in
 		before = 1<<63 - 1
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT id, event_id, event_type, app_id, number, url, status_code, error, response,
-		latency_us, at, outcome, next_at FROM webhook_attempts WHERE app_id = ? AND id < ? ORDER BY id DESC LIMIT ?`,
+		latency_us, at, outcome, next_at FROM webhook_attempts WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
 		appID, before, limit)
 	return collect(rows, err, scanAttempt)
 }
@@ -140,7 +134,7 @@ func scanAttempt(row scanner) (*doorway.Attempt, error) {
 
 func (db *DB) WebhookDisabled(ctx context.Context, appID, url string) (time.Time, error) {
 	var at int64
-	err := db.r.QueryRowContext(ctx, `SELECT disabled_at FROM webhook_disabled WHERE app_id = ? AND url = ?`, appID, url).Scan(&at)
+	err := db.r.QueryRowContext(ctx, `SELECT disabled_at FROM webhook_disabled WHERE app_id = $1 AND url = $2`, appID, url).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, nil
 	}
@@ -153,11 +147,11 @@ func (db *DB) WebhookDisabled(ctx context.Context, appID, url string) (time.Time
 func (db *DB) EnableWebhooks(ctx context.Context, appID string, now time.Time) (int, error) {
 	var n int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE app_id = ?`, appID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE app_id = $1`, appID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = ?
-			WHERE app_id = ? AND delivery = 'disabled'`, ms(now), appID)
+		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = $1
+			WHERE app_id = $2 AND delivery = 'disabled'`, ms(now), appID)
 		if err != nil {
 			return err
 		}
@@ -171,10 +165,10 @@ func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		for _, q := range []string{
-			`DELETE FROM sessions WHERE expires_at < ?`,
-			`DELETE FROM install_requests WHERE expires_at < ?`,
-			`DELETE FROM auth_codes WHERE expires_at < ?`,
-			`DELETE FROM install_tokens WHERE expires_at < ?`,
+			`DELETE FROM sessions WHERE expires_at < $1`,
+			`DELETE FROM install_requests WHERE expires_at < $1`,
+			`DELETE FROM auth_codes WHERE expires_at < $1`,
+			`DELETE FROM install_tokens WHERE expires_at < $1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, ms(before))
 			if err != nil {

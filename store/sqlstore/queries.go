@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,26 +13,10 @@ import (
 	"github.com/doorwayhq/doorway/store"
 )
 
-// notFound maps sql.ErrNoRows to store.ErrNotFound, naming what was sought.
-func notFound(err error, what, id string) error {
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%s %q: %w", what, id, store.ErrNotFound)
-	}
-	return err
-}
-
-// conflict maps a unique-constraint violation to store.ErrConflict.
-func conflict(err error, what string) error {
-	if err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed") {
-		return fmt.Errorf("%s: %w", what, store.ErrConflict)
-	}
-	return err
-}
-
 func (db *DB) CreateUser(ctx context.Context, u *doorway.User) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := db.w.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
 		u.ID, strings.ToLower(u.Email), u.PasswordHash, ms(u.CreatedAt))
-	return conflict(err, "user with email "+u.Email)
+	return db.conflict(err, "user with email "+u.Email)
 }
 
 const userCols = `id, email, password_hash, created_at`
@@ -48,23 +32,23 @@ func scanUser(row *sql.Row) (*doorway.User, error) {
 }
 
 func (db *DB) User(ctx context.Context, id string) (*doorway.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = ?`, id))
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 	return u, notFound(err, "user", id)
 }
 
 func (db *DB) UserByEmail(ctx context.Context, email string) (*doorway.User, error) {
-	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = ?`, strings.ToLower(email)))
+	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, strings.ToLower(email)))
 	return u, notFound(err, "user with email", email)
 }
 
 func (db *DB) CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID string) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)`, t.ID, t.Name, ms(t.CreatedAt)); err != nil {
-			return conflict(err, "tenant "+t.ID)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, ms(t.CreatedAt)); err != nil {
+			return db.conflict(err, "tenant "+t.ID)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
 			t.ID, ownerID, doorway.Owner, ms(t.CreatedAt))
-		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		if err != nil && db.d.ForeignKey(err) {
 			return fmt.Errorf("owner %q: %w", ownerID, store.ErrNotFound)
 		}
 		return err
@@ -74,7 +58,7 @@ func (db *DB) CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID strin
 func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
 	var t doorway.Tenant
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = ?`, id).Scan(&t.ID, &t.Name, &created)
+	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = $1`, id).Scan(&t.ID, &t.Name, &created)
 	if err != nil {
 		return nil, notFound(err, "tenant", id)
 	}
@@ -83,9 +67,9 @@ func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
 }
 
 func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorway.Role, now time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES (?, ?, ?, ?)
+	_, err := db.w.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role`, tenantID, userID, role, ms(now))
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if err != nil && db.d.ForeignKey(err) {
 		return fmt.Errorf("tenant %q or user %q: %w", tenantID, userID, store.ErrNotFound)
 	}
 	return err
@@ -93,7 +77,7 @@ func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorw
 
 func (db *DB) Memberships(ctx context.Context, userID string) ([]store.Membership, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT t.id, t.name, t.created_at, m.role FROM memberships m
-		JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = ? ORDER BY t.name, t.id`, userID)
+		JOIN tenants t ON t.id = m.tenant_id WHERE m.user_id = $1 ORDER BY t.name, t.id`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -112,7 +96,7 @@ func (db *DB) Memberships(ctx context.Context, userID string) ([]store.Membershi
 }
 
 func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)`,
+	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		s.Hash, s.UserID, ms(s.CreatedAt), ms(s.ExpiresAt))
 	return err
 }
@@ -120,7 +104,7 @@ func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
 func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, error) {
 	var s doorway.Session
 	var created, expires int64
-	err := db.r.QueryRowContext(ctx, `SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = ? AND expires_at > ?`,
+	err := db.r.QueryRowContext(ctx, `SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
 		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires)
 	if err != nil {
 		return nil, notFound(err, "session", "…")
@@ -130,7 +114,7 @@ func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway
 }
 
 func (db *DB) DeleteSession(ctx context.Context, hash string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE hash = ?`, hash)
+	_, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE hash = $1`, hash)
 	return err
 }
 
@@ -140,11 +124,11 @@ func (db *DB) CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVer
 		return err
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, live_version_id, test_version_id, created_at) VALUES (?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, live_version_id, test_version_id, created_at) VALUES ($1, $2, $3, $4)`,
 			app.ID, app.LiveVersionID, app.TestVersionID, ms(app.CreatedAt)); err != nil {
-			return conflict(err, "app "+app.ID)
+			return db.conflict(err, "app "+app.ID)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES (?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			v.ID, app.ID, v.Version, manifest, ms(v.CreatedAt)); err != nil {
 			return err
 		}
@@ -154,7 +138,7 @@ func (db *DB) CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVer
 
 func insertSecrets(ctx context.Context, tx *sql.Tx, secrets []doorway.AppSecret) error {
 	for _, s := range secrets {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO app_secrets (id, app_id, kind, hash, sealed, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO app_secrets (id, app_id, kind, hash, sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			s.ID, s.AppID, s.Kind, s.Hash, s.Sealed, ms(s.CreatedAt), nullMS(s.ExpiresAt)); err != nil {
 			return err
 		}
@@ -165,7 +149,7 @@ func insertSecrets(ctx context.Context, tx *sql.Tx, secrets []doorway.AppSecret)
 func (db *DB) App(ctx context.Context, id string) (*doorway.App, error) {
 	var a doorway.App
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT id, live_version_id, test_version_id, created_at FROM apps WHERE id = ?`, id).
+	err := db.r.QueryRowContext(ctx, `SELECT id, live_version_id, test_version_id, created_at FROM apps WHERE id = $1`, id).
 		Scan(&a.ID, &a.LiveVersionID, &a.TestVersionID, &created)
 	if err != nil {
 		return nil, notFound(err, "app", id)
@@ -180,20 +164,20 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 		return err
 	}
 	return db.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			v.ID, v.AppID, v.Version, manifest, ms(v.CreatedAt))
-		if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+		if err != nil && db.d.ForeignKey(err) {
 			return fmt.Errorf("app %q: %w", v.AppID, store.ErrNotFound)
 		}
 		if err != nil {
-			return conflict(err, fmt.Sprintf("version %q of app %s", v.Version, v.AppID))
+			return db.conflict(err, fmt.Sprintf("version %q of app %s", v.Version, v.AppID))
 		}
 		for _, m := range modes {
 			col := "test_version_id"
 			if m == doorway.Live {
 				col = "live_version_id"
 			}
-			if _, err := tx.ExecContext(ctx, `UPDATE apps SET `+col+` = ? WHERE id = ?`, v.ID, v.AppID); err != nil {
+			if _, err := tx.ExecContext(ctx, `UPDATE apps SET `+col+` = $1 WHERE id = $2`, v.ID, v.AppID); err != nil {
 				return err
 			}
 		}
@@ -202,8 +186,6 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 }
 
 const versionCols = `id, app_id, manifest, created_at`
-
-type scanner interface{ Scan(...any) error }
 
 func scanVersion(row scanner) (*doorway.AppVersion, error) {
 	var v doorway.AppVersion
@@ -220,20 +202,20 @@ func scanVersion(row scanner) (*doorway.AppVersion, error) {
 }
 
 func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, error) {
-	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = ?`, id))
+	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, id))
 	return v, notFound(err, "app version", id)
 }
 
 func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE app_id = ? ORDER BY created_at, rowid`, appID)
+	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE app_id = $1 ORDER BY created_at, rowid`, appID)
 	return collect(rows, err, scanVersion)
 }
 
 func (db *DB) RotateAppSecrets(ctx context.Context, appID string, fresh []doorway.AppSecret, oldExpireAt time.Time) error {
 	return db.tx(ctx, func(tx *sql.Tx) error {
 		for _, s := range fresh {
-			if _, err := tx.ExecContext(ctx, `UPDATE app_secrets SET expires_at = ?
-				WHERE app_id = ? AND kind = ? AND (expires_at IS NULL OR expires_at > ?)`,
+			if _, err := tx.ExecContext(ctx, `UPDATE app_secrets SET expires_at = $1
+				WHERE app_id = $2 AND kind = $3 AND (expires_at IS NULL OR expires_at > $4)`,
 				ms(oldExpireAt), appID, s.Kind, ms(oldExpireAt)); err != nil {
 				return err
 			}
@@ -244,7 +226,7 @@ func (db *DB) RotateAppSecrets(ctx context.Context, appID string, fresh []doorwa
 
 func (db *DB) AppSecrets(ctx context.Context, appID string) ([]doorway.AppSecret, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT id, app_id, kind, hash, sealed, created_at, expires_at FROM app_secrets
-		WHERE app_id = ? ORDER BY created_at DESC, rowid DESC`, appID)
+		WHERE app_id = $1 ORDER BY created_at DESC, rowid DESC`, appID)
 	if err != nil {
 		return nil, err
 	}
@@ -264,9 +246,9 @@ func (db *DB) AppSecrets(ctx context.Context, appID string) ([]doorway.AppSecret
 }
 
 func (db *DB) CreateLink(ctx context.Context, l *doorway.InstallLink) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO install_links (id, app_id, mode, created_at) VALUES (?, ?, ?, ?)`,
+	_, err := db.w.ExecContext(ctx, `INSERT INTO install_links (id, app_id, mode, created_at) VALUES ($1, $2, $3, $4)`,
 		l.ID, l.AppID, l.Mode, ms(l.CreatedAt))
-	if err != nil && strings.Contains(err.Error(), "FOREIGN KEY") {
+	if err != nil && db.d.ForeignKey(err) {
 		return fmt.Errorf("app %q: %w", l.AppID, store.ErrNotFound)
 	}
 	return err
@@ -275,7 +257,7 @@ func (db *DB) CreateLink(ctx context.Context, l *doorway.InstallLink) error {
 func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error) {
 	var l doorway.InstallLink
 	var created int64
-	err := db.r.QueryRowContext(ctx, `SELECT id, app_id, mode, created_at FROM install_links WHERE id = ?`, id).
+	err := db.r.QueryRowContext(ctx, `SELECT id, app_id, mode, created_at FROM install_links WHERE id = $1`, id).
 		Scan(&l.ID, &l.AppID, &l.Mode, &created)
 	if err != nil {
 		return nil, notFound(err, "install link", id)
@@ -287,7 +269,7 @@ func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 func (db *DB) CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error {
 	_, err := db.w.ExecContext(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
 		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash, r.UserID, r.TenantID,
 		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope))
 	return err
@@ -300,7 +282,7 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 	var scope sql.NullString
 	err := db.r.QueryRowContext(ctx, `SELECT id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
 		browser_hash, user_id, tenant_id, created_at, expires_at, decision, decided_at, code_challenge, scope
-		FROM install_requests WHERE id = ?`, id).
+		FROM install_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.Profile, &r.AppID, &r.VersionID, &r.Mode, &r.RedirectURI, &r.State, &r.HasState,
 			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided, &r.CodeChallenge, &scope)
 	if err != nil {
@@ -316,8 +298,8 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 }
 
 func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID string, now time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE install_requests SET user_id = ?, tenant_id = ?
-		WHERE id = ? AND decision = '' AND expires_at > ?`, userID, tenantID, requestID, ms(now))
+	res, err := db.w.ExecContext(ctx, `UPDATE install_requests SET user_id = $1, tenant_id = $2
+		WHERE id = $3 AND decision = '' AND expires_at > $4`, userID, tenantID, requestID, ms(now))
 	if err != nil {
 		return err
 	}
@@ -331,8 +313,8 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 	var inst *doorway.Installation
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		var r doorway.InstallRequest
-		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = ?, decided_at = ?
-			WHERE id = ? AND decision = '' AND expires_at > ?
+		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = $1, decided_at = $2
+			WHERE id = $3 AND decision = '' AND expires_at > $4
 			RETURNING app_id, version_id, mode, user_id, tenant_id, state`,
 			d.Decision, ms(d.Now), d.RequestID, ms(d.Now)).
 			Scan(&r.AppID, &r.VersionID, &r.Mode, &r.UserID, &r.TenantID, &r.State)
@@ -345,7 +327,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		if r.TenantID == "" || r.UserID == "" {
 			return fmt.Errorf("install request %q has no tenant chosen: %w", d.RequestID, store.ErrConflict)
 		}
-		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = ?`, r.VersionID))
+		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, r.VersionID))
 		if err != nil {
 			return notFound(err, "app version", r.VersionID)
 		}
@@ -357,7 +339,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		// permissions change; anything else is an install.
 		eventType := doorway.EventInstalled
 		var oldStatus, oldPerms string
-		err = tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = ? AND tenant_id = ? AND mode = ?`,
+		err = tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`,
 			r.AppID, r.TenantID, r.Mode).Scan(&oldStatus, &oldPerms)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
@@ -368,7 +350,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		}
 		now := ms(d.Now)
 		row := tx.QueryRowContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
-				installed_by, event_seq, created_at, updated_at, grant_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
+				installed_by, event_seq, created_at, updated_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11)
 			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
 				status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
 				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
@@ -388,7 +370,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		if c := d.Code; c != nil {
 			c.InstallationID = inst.ID
 			if _, err := tx.ExecContext(ctx, `INSERT INTO auth_codes (hash, profile, app_id, installation_id, redirect_uri,
-				challenge, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+				challenge, scope, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 				c.Hash, c.Profile, c.AppID, c.InstallationID, c.RedirectURI, c.Challenge, list(c.Scope),
 				ms(c.CreatedAt), ms(c.ExpiresAt)); err != nil {
 				return err
@@ -416,14 +398,12 @@ func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
 }
 
 func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {
-	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations WHERE id = ?`, id))
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations WHERE id = $1`, id))
 	return i, notFound(err, "installation", id)
 }
 
 func (db *DB) InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error) {
 	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations
-		WHERE app_id = ? AND tenant_id = ? AND mode = ?`, appID, tenantID, mode))
+		WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`, appID, tenantID, mode))
 	return i, notFound(err, "installation of app in tenant", appID+" "+tenantID)
 }
-
-var _ store.Store = (*DB)(nil)

@@ -1,0 +1,129 @@
+// Package sqlstore is the store.Store that Doorway's SQL backends share: the
+// Go side of every operation (transactions, scans, the checks that make a
+// code single-use), written once against database/sql.
+//
+// Most of the SQL text is shared as well: both backends bind $1…$N, and
+// RETURNING, ON CONFLICT … DO UPDATE and partial indexes work on SQLite and
+// PostgreSQL alike. Where the dialects really differ, the backend owns that
+// statement and hands it over in a Dialect; nothing here rewrites one
+// dialect into another. Each backend also owns its schema (the column types
+// differ: INTEGER against BIGINT and BOOLEAN) and how it opens and pools
+// connections.
+//
+// Times are stored as Unix milliseconds in both backends, so that a time
+// reads back the same from either and comparisons are integer comparisons.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/doorwayhq/doorway/store"
+)
+
+// Dialect is what a backend supplies.
+type Dialect struct {
+	// Unique and ForeignKey recognise the driver's constraint violations.
+	Unique, ForeignKey func(error) bool
+	// ClaimEvents leases due events. Its arguments are $1 the owner, $2
+	// the lease's end, $3 now and $4 the limit; it returns EventColumns.
+	// Only the lowest pending sequence of an installation may be claimed.
+	ClaimEvents string
+}
+
+// EventColumns are the columns a ClaimEvents statement returns, in order.
+const EventColumns = eventCols
+
+// DB is a store.Store on two pools: w for writes and r for reads. A
+// backend with one pool passes it twice.
+type DB struct {
+	w, r *sql.DB
+	d    Dialect
+}
+
+// New returns the store over w and r.
+func New(w, r *sql.DB, d Dialect) *DB { return &DB{w: w, r: r, d: d} }
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	err := db.w.Close()
+	if db.r != db.w {
+		if rerr := db.r.Close(); err == nil {
+			err = rerr
+		}
+	}
+	return err
+}
+
+// tx runs fn in a write transaction.
+func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// notFound maps sql.ErrNoRows to store.ErrNotFound, naming what was sought.
+func notFound(err error, what, id string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s %q: %w", what, id, store.ErrNotFound)
+	}
+	return err
+}
+
+// conflict maps a unique-constraint violation to store.ErrConflict.
+func (db *DB) conflict(err error, what string) error {
+	if err != nil && db.d.Unique(err) {
+		return fmt.Errorf("%s: %w", what, store.ErrConflict)
+	}
+	return err
+}
+
+// ms and fromMS convert times to and from the stored Unix milliseconds.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// nullMS stores the zero time as NULL.
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func fromNullMS(v sql.NullInt64) time.Time {
+	if !v.Valid {
+		return time.Time{}
+	}
+	return fromMS(v.Int64)
+}
+
+type scanner interface{ Scan(...any) error }
+
+// collect scans every row of a query with scan.
+func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]T, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *v)
+	}
+	return out, rows.Err()
+}
+
+var _ store.Store = (*DB)(nil)
