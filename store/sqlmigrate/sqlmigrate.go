@@ -62,8 +62,13 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 // from migrating at once (PostgreSQL: an advisory lock); SQLite's single
 // writer needs none.
 func Up(ctx context.Context, db *sql.DB, ms []Migration, lock string, now func() time.Time) ([]string, error) {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`); err != nil {
+	// Under the lock too: two PostgreSQL nodes creating the table at once
+	// would otherwise collide in the catalog.
+	if err := locked(ctx, db, lock, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
+		return err
+	}); err != nil {
 		return nil, fmt.Errorf("create schema_migrations: %w", err)
 	}
 	var applied []string
@@ -86,30 +91,41 @@ func Up(ctx context.Context, db *sql.DB, ms []Migration, lock string, now func()
 	return applied, nil
 }
 
-func apply(ctx context.Context, db *sql.DB, m Migration, lock string, now func() time.Time) (bool, error) {
+// locked runs fn in a transaction that first runs lock.
+func locked(ctx context.Context, db *sql.DB, lock string, fn func(*sql.Tx) error) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, err
+		return err
 	}
 	defer tx.Rollback()
 	if lock != "" {
 		if _, err := tx.ExecContext(ctx, lock); err != nil {
-			return false, err
+			return err
 		}
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
-		return false, err
+	if err := fn(tx); err != nil {
+		return err
 	}
-	if n > 0 {
-		return false, nil
-	}
-	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-		return false, err
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-		m.Version, m.Name, now().UTC().Format(time.RFC3339)); err != nil {
-		return false, err
-	}
-	return true, tx.Commit()
+	return tx.Commit()
+}
+
+func apply(ctx context.Context, db *sql.DB, m Migration, lock string, now func() time.Time) (bool, error) {
+	done := false
+	err := locked(ctx, db, lock, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+			return err
+		}
+		done = true
+		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+			m.Version, m.Name, now().UTC().Format(time.RFC3339))
+		return err
+	})
+	return done && err == nil, err
 }

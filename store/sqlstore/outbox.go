@@ -1,10 +1,12 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +56,10 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 		var err error
 		out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
 		return err
+	})
+	// RETURNING keeps no order on either backend.
+	slices.SortFunc(out, func(a, b doorway.Event) int {
+		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
 	})
 	return out, err
 }

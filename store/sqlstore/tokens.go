@@ -186,8 +186,16 @@ func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.
 		if used.Valid || fromMS(expires).Compare(now) <= 0 {
 			return fmt.Errorf("install token was used or has expired: %w", store.ErrConflict)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE install_tokens SET used_at = $1 WHERE hash = $2`, ms(now), hash)
-		return err
+		// Conditional, so that of two uses at once on PostgreSQL only one
+		// changes the row.
+		res, err := tx.ExecContext(ctx, `UPDATE install_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL`, ms(now), hash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("install token was used: %w", store.ErrConflict)
+		}
+		return nil
 	})
 	t.CreatedAt, t.ExpiresAt = fromMS(created), fromMS(expires)
 	return &t, err

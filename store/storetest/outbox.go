@@ -13,12 +13,15 @@ import (
 )
 
 // installIn approves an install of app into a new tenant of user, at t0+1m.
-func installIn(t *testing.T, s store.Store, app *doorway.App, user *doorway.User, tenant string) *doorway.Installation {
+// installIn approves an install into a new tenant, at t0 plus a minute plus
+// after.
+func installIn(t *testing.T, s store.Store, app *doorway.App, user *doorway.User, tenant string, after time.Duration) *doorway.Installation {
 	t.Helper()
 	tn := newTenant(t, s, tenant, user.ID)
 	r := newRequest(t, s, app, "st-"+tenant)
-	must(t, s.ChooseTenant(context.Background(), r.ID, user.ID, tn.ID, t0.Add(time.Minute)))
-	inst, err := approve(s, r.ID, t0.Add(time.Minute))
+	at := t0.Add(time.Minute + after)
+	must(t, s.ChooseTenant(context.Background(), r.ID, user.ID, tn.ID, at))
+	inst, err := approve(s, r.ID, at)
 	must(t, err)
 	return inst
 }
@@ -49,7 +52,7 @@ func oneEvent(t *testing.T, s store.Store) (*doorway.App, string) {
 	t.Helper()
 	u := newUser(t, s, "owner@example.com")
 	app, _ := newApp(t, s, "customer_read")
-	inst := installIn(t, s, app, u, "A")
+	inst := installIn(t, s, app, u, "A", 0)
 	evs, err := s.Events(context.Background(), inst.ID)
 	must(t, err)
 	return app, evs[0].ID
@@ -62,8 +65,8 @@ func testOutboxOrder(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	u := newUser(t, s, "owner@example.com")
 	app, _ := newApp(t, s, "customer_read")
-	a := installIn(t, s, app, u, "A")
-	b := installIn(t, s, app, u, "B")
+	a := installIn(t, s, app, u, "A", 0)
+	b := installIn(t, s, app, u, "B", time.Second)
 	_, err := s.CompleteSetup(ctx, a.ID, secret.Token("evt_"), t0.Add(2*time.Minute))
 	must(t, err)
 	_, err = s.Uninstall(ctx, a.ID, "", secret.Token("evt_"), t0.Add(3*time.Minute))
@@ -171,7 +174,7 @@ func testOutboxConcurrentClaims(t *testing.T, s store.Store) {
 	app, _ := newApp(t, s, "customer_read")
 	const n = 24
 	for i := range n {
-		installIn(t, s, app, u, fmt.Sprintf("T%02d", i))
+		installIn(t, s, app, u, fmt.Sprintf("T%02d", i), 0)
 	}
 	var mu sync.Mutex
 	seen := map[string]string{}

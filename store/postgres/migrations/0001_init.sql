@@ -36,7 +36,10 @@ CREATE TABLE apps (
     created_at      BIGINT NOT NULL
 );
 
+-- rowid: insertion order, as SQLite's implicit rowid, so that both backends
+-- share "ORDER BY created_at, rowid".
 CREATE TABLE app_versions (
+    rowid      BIGINT GENERATED ALWAYS AS IDENTITY,
     id         TEXT PRIMARY KEY,
     app_id     TEXT NOT NULL REFERENCES apps (id),
     version    TEXT NOT NULL,
@@ -46,6 +49,7 @@ CREATE TABLE app_versions (
 );
 
 CREATE TABLE app_secrets (
+    rowid      BIGINT GENERATED ALWAYS AS IDENTITY,
     id         TEXT PRIMARY KEY,
     app_id     TEXT NOT NULL REFERENCES apps (id),
     kind       TEXT NOT NULL,

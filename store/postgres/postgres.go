@@ -1,0 +1,157 @@
+// Package postgres is Doorway's store for more than one machine: any number
+// of stateless Doorway nodes on one PostgreSQL database.
+//
+// Nothing a request needs lives in a node: install requests, sessions,
+// signing keys, rate-limit state and the webhook outbox are rows, so a load
+// balancer may send each request anywhere. The Go side of every operation is
+// shared with SQLite (package sqlstore); this package owns the schema, the
+// pool, the claim statement and the error codes.
+//
+// Concurrency, and why each operation is safe at READ COMMITTED:
+//   - single-use things (codes, install requests, install tokens) are spent
+//     by one conditional UPDATE; the second writer waits for the first's row
+//     lock, re-checks the WHERE clause and changes nothing;
+//   - two refreshes of one token at once both land inside the grace period,
+//     which is what the grace period allows anyway;
+//   - webhook dispatchers claim events with FOR UPDATE SKIP LOCKED, so two
+//     nodes never lease the same event and never wait on each other;
+//   - migrations run under an advisory lock, so nodes starting together
+//     migrate once.
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+
+	"github.com/doorwayhq/doorway/store/sqlmigrate"
+	"github.com/doorwayhq/doorway/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune Open.
+type Options struct {
+	// MaxConns caps the node's connections (default 10). The database's
+	// max_connections must cover MaxConns × nodes plus the operator's own.
+	MaxConns int
+}
+
+// IsURL reports whether dsn names a PostgreSQL database rather than a
+// SQLite file.
+func IsURL(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// lock keeps nodes that start together from migrating at once (the key is
+// arbitrary but fixed: "doorway" in ASCII).
+const lock = `SELECT pg_advisory_xact_lock(28270022123544953)`
+
+// Open connects to the database at url and brings its schema up to date.
+func Open(ctx context.Context, url string, opt Options) (*sqlstore.DB, error) {
+	db, err := connect(ctx, url, opt)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return sqlstore.New(db, db, dialect), nil
+}
+
+// Migrate applies pending migrations and returns their names, for
+// `doorway migrate`.
+func Migrate(ctx context.Context, url string) ([]string, error) {
+	db, err := connect(ctx, url, Options{MaxConns: 1})
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return migrate(ctx, db)
+}
+
+func connect(ctx context.Context, url string, opt Options) (*sql.DB, error) {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("postgres database %s: %w", Redact(url), err)
+	}
+	n := opt.MaxConns
+	if n <= 0 {
+		n = 10
+	}
+	db.SetMaxOpenConns(n)
+	db.SetMaxIdleConns(n)
+	// Recycle connections now and then, so a failover or a PgBouncer
+	// restart is followed within minutes even by an idle pool.
+	db.SetConnMaxLifetime(30 * time.Minute)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres database %s: %w (is it running, and is the URL right?)", Redact(url), err)
+	}
+	return db, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) ([]string, error) {
+	ms, err := sqlmigrate.Load(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	applied, err := sqlmigrate.Up(ctx, db, ms, lock, time.Now)
+	if err != nil {
+		return applied, fmt.Errorf("migrate postgres database: %w", err)
+	}
+	return applied, nil
+}
+
+// Redact hides the password of a database URL, for logs and errors.
+func Redact(url string) string {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return url
+	}
+	userinfo, host, ok := strings.Cut(rest, "@")
+	if !ok {
+		return url
+	}
+	if user, _, ok := strings.Cut(userinfo, ":"); ok {
+		return scheme + "://" + user + ":xxxxx@" + host
+	}
+	return url
+}
+
+func code(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+var dialect = sqlstore.Dialect{
+	Unique:     func(err error) bool { return code(err) == "23505" },
+	ForeignKey: func(err error) bool { return code(err) == "23503" },
+	// SKIP LOCKED: a row another node is claiming right now is passed
+	// over, not waited for. The CTE runs once, so LIMIT holds.
+	ClaimEvents: `WITH due AS (
+			SELECT e.id FROM events e
+			WHERE e.delivery = 'pending' AND e.next_attempt_at <= $3 AND e.lease_until <= $3
+			  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery = 'pending'
+			                  AND p.installation_id = e.installation_id AND p.sequence < e.sequence)
+			ORDER BY e.next_attempt_at, e.id LIMIT $4
+			FOR UPDATE OF e SKIP LOCKED)
+		UPDATE events SET lease_owner = $1, lease_until = $2
+		WHERE id IN (SELECT id FROM due)
+		RETURNING ` + sqlstore.EventColumns,
+}
