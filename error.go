@@ -15,6 +15,7 @@ const (
 	EExpired      = "expired"      // the thing existed but its time is up
 	EUnauthorized = "unauthorized" // who is asking is not known
 	EForbidden    = "forbidden"    // who is asking may not do this
+	EUnavailable  = "unavailable"  // the database is away for a moment; retry
 	EInternal     = "internal"     // our fault; details go to the log only
 )
 

@@ -56,6 +56,7 @@ type Attempt struct {
 	At         time.Time
 	Outcome    Delivery // the event's state after this attempt
 	NextAt     time.Time
+	Dispatcher string // the lease owner that made the attempt: which node
 }
 
 // webhookProblems returns what is wrong with the manifest's webhook fields.

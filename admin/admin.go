@@ -197,10 +197,11 @@ func (a *API) reply(w http.ResponseWriter, v any, err error) {
 var statuses = map[string]int{
 	doorway.EInvalid: http.StatusBadRequest, doorway.ENotFound: http.StatusNotFound,
 	doorway.EUnauthorized: http.StatusUnauthorized, doorway.EConflict: http.StatusConflict,
+	doorway.EUnavailable: http.StatusServiceUnavailable,
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {
-	code := doorway.ErrorCode(err)
+	code := store.Code(err)
 	status, ok := statuses[code]
 	if !ok {
 		a.Logger.Error("admin api", "err", err)

@@ -119,7 +119,13 @@ func clip(s string) string {
 
 func (a *API) fail(w http.ResponseWriter, err error) {
 	var e *apiError
-	if !errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
+	case store.Unavailable(err):
+		a.Logger.Warn("app api: database unavailable", "error", err)
+		e = &apiError{http.StatusServiceUnavailable, "the database is unavailable for a moment; retry shortly"}
+		w.Header().Set("Retry-After", "1")
+	default:
 		a.Logger.Error("app api", "error", err)
 		e = &apiError{http.StatusInternalServerError, "internal error"}
 	}

@@ -25,8 +25,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.revokeToken(r.Context(), c, token); err != nil {
-		s.Logger.Error("revoke", "error", err)
-		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})
+		s.internal(w, "revoke", err)
 		return
 	}
 	noStore(w)
@@ -103,8 +102,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.inspect(r.Context(), c, token)
 	if err != nil {
-		s.Logger.Error("introspect", "error", err)
-		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})
+		s.internal(w, "introspect", err)
 		return
 	}
 	noStore(w)
@@ -159,8 +157,7 @@ func (s *Server) tokenInfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	} else if err != nil {
-		s.Logger.Error("token-info", "error", err)
-		writeError(w, &Error{Code: "server_error", Description: "internal error", status: 500})
+		s.internal(w, "token-info", err)
 		return
 	}
 	c := a.Claims
@@ -194,8 +191,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := s.Keys.JWKS(r.Context())
 	if err != nil {
-		s.Logger.Error("jwks", "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		s.internal(w, "jwks", err)
 		return
 	}
 	// Short caching: a rotated key must reach verifiers well within the

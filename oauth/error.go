@@ -57,3 +57,19 @@ func writeError(w http.ResponseWriter, e *Error) {
 	}
 	writeJSON(w, status, e)
 }
+
+// publicDescription is what a client is told of a 5xx.
+func publicDescription(e *Error) string {
+	if e.status == http.StatusServiceUnavailable {
+		return "the database is unavailable for a moment; retry shortly"
+	}
+	return "internal error"
+}
+
+// internal logs err as what failed and writes the error a client sees.
+func (s *Server) internal(w http.ResponseWriter, what string, err error) {
+	s.Logger.Error(what, "error", err)
+	e := serverError(err)
+	e.Description = publicDescription(e)
+	writeError(w, e)
+}

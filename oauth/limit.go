@@ -1,61 +1,37 @@
 package oauth
 
 import (
-	"sync"
+	"context"
 	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/doorwayhq/doorway/store"
 )
 
 // failures limits failed client authentications per client id and address:
-// a burst of 10, then one every 6 seconds. A client that keeps sending a
-// wrong secret is told to wait (429) instead of being allowed to guess. The
-// state is per node; with N nodes an attacker gets N times the rate, which
-// at 128-bit secrets changes nothing.
-type failures struct {
-	mu sync.Mutex
-	m  map[string]*rate.Limiter
-}
+// a burst of 10, then one every 6 seconds (GCRA). A client that keeps
+// sending a wrong secret is told to wait (429) instead of being answered.
+//
+// The state is a row in the store, so every node behind a load balancer
+// counts the same failures. Only failures touch it: a correct secret is
+// accepted without a lookup, because client secrets are 256-bit random
+// values and a correct one is proof, not a lucky guess. The limit is about
+// a client hammering with a wrong secret, not about guessing.
+type failures struct{ store store.Store }
 
 const (
 	failureBurst = 10
 	failureEvery = 6 * time.Second
 )
 
-func (f *failures) limiter(key string) *rate.Limiter {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.m == nil {
-		f.m = map[string]*rate.Limiter{}
+// fail counts a failure of key and reports how long key must now wait
+// (0: not blocked yet).
+func (f failures) fail(ctx context.Context, key string, now time.Time) (time.Duration, error) {
+	tat, err := f.store.Throttle(ctx, "oauth-client\x00"+key, now, failureEvery)
+	if err != nil {
+		return 0, err
 	}
-	l, ok := f.m[key]
-	if !ok {
-		if len(f.m) >= 100_000 {
-			f.prune()
-		}
-		l = rate.NewLimiter(rate.Every(failureEvery), failureBurst)
-		f.m[key] = l
+	if over := tat.Sub(now) - failureBurst*failureEvery; over > 0 {
+		return over, nil
 	}
-	return l
-}
-
-// blocked reports how long key must wait, or 0.
-func (f *failures) blocked(key string, now time.Time) time.Duration {
-	tokens := f.limiter(key).TokensAt(now)
-	if tokens >= 1 {
-		return 0
-	}
-	return time.Duration((1 - tokens) * float64(failureEvery))
-}
-
-func (f *failures) fail(key string, now time.Time) { f.limiter(key).AllowN(now, 1) }
-
-// prune forgets limiters that are full again; f.mu is held.
-func (f *failures) prune() {
-	now := time.Now()
-	for k, l := range f.m {
-		if l.TokensAt(now) >= failureBurst {
-			delete(f.m, k)
-		}
-	}
+	return 0, nil
 }

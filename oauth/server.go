@@ -56,8 +56,6 @@ type Server struct {
 	Catalog  doorway.Catalog
 	TokenTTL time.Duration // oauth2 access tokens
 	Grace    time.Duration // refresh-token reuse grace window
-
-	failed failures
 }
 
 // Mount adds the endpoints to mux.
@@ -165,29 +163,36 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 	if id == "" {
 		return nil, invalidClient("client authentication is required: send the app id and client secret with HTTP Basic, or as client_id and client_secret")
 	}
-	key := id + "\x00" + remoteHost(r)
 	now := s.Now()
-	if wait := s.failed.blocked(key, now); wait > 0 {
-		e := &Error{Code: "invalid_client", Description: "too many failed authentications for this client; wait before retrying", status: http.StatusTooManyRequests}
-		e.retryAfter = fmt.Sprint(int(wait.Seconds()) + 1)
-		return nil, e
-	}
 	app, err := s.Store.App(ctx, id)
-	ok := err == nil && sec != "" && s.secretMatches(ctx, id, sec, now)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return nil, &Error{Code: "server_error", status: 500}
+		return nil, serverError(err)
+	}
+	ok := err == nil && sec != ""
+	if ok {
+		if ok, err = s.secretMatches(ctx, id, sec, now); err != nil {
+			return nil, serverError(err)
+		}
 	}
 	if !ok {
-		s.failed.fail(key, now)
+		wait, err := failures{s.Store}.fail(ctx, id+"\x00"+remoteHost(r), now)
+		if err != nil {
+			return nil, serverError(err)
+		}
+		if wait > 0 {
+			e := &Error{Code: "invalid_client", Description: "too many failed authentications for this client; wait before retrying", status: http.StatusTooManyRequests}
+			e.retryAfter = fmt.Sprint(int(wait.Seconds()) + 1)
+			return nil, e
+		}
 		return nil, invalidClient("the client id or secret is wrong (client_id is the app id app_…, the secret starts with dwcs_)")
 	}
 	return &client{app: app}, nil
 }
 
-func (s *Server) secretMatches(ctx context.Context, appID, sec string, now time.Time) bool {
+func (s *Server) secretMatches(ctx context.Context, appID, sec string, now time.Time) (bool, error) {
 	rows, err := s.Store.AppSecrets(ctx, appID)
 	if err != nil {
-		return false
+		return false, err
 	}
 	h := secret.Hash(sec)
 	match := false
@@ -196,7 +201,7 @@ func (s *Server) secretMatches(ctx context.Context, appID, sec string, now time.
 			match = true
 		}
 	}
-	return match
+	return match, nil
 }
 
 func remoteHost(r *http.Request) string {
@@ -266,7 +271,7 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, grants map[str
 	if e != nil {
 		if e.status >= 500 {
 			s.Logger.Error("token endpoint", "grant_type", p.Get("grant_type"), "error", e.Description)
-			e.Description = "internal error"
+			e.Description = publicDescription(e)
 		}
 		writeError(w, e)
 		return
@@ -275,7 +280,14 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, grants map[str
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// serverError is a failure of Doorway, not of the request. The endpoint
+// logs its description and hides it. When the database is away (a restart,
+// a failover) it is a 503 with Retry-After instead: the client's retry will
+// work, so it should not be told the server is broken.
 func serverError(err error) *Error {
+	if store.Unavailable(err) {
+		return &Error{Code: "temporarily_unavailable", Description: err.Error(), status: http.StatusServiceUnavailable, retryAfter: "1"}
+	}
 	return &Error{Code: "server_error", Description: err.Error(), status: 500}
 }
 

@@ -14,7 +14,12 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -160,6 +165,13 @@ type Store interface {
 	// while its row exists).
 	Sweep(ctx context.Context, before time.Time) (int64, error)
 
+	// Rate limits that every node shares (GCRA). Throttle counts a hit on
+	// key: its theoretical arrival time becomes max(that time, now) +
+	// every, in one statement, and is returned. Throttled returns it
+	// (zero: no hits). Sweep deletes keys whose time has passed.
+	Throttle(ctx context.Context, key string, now time.Time, every time.Duration) (time.Time, error)
+	Throttled(ctx context.Context, key string) (time.Time, error)
+
 	// Access-token signing keys, newest first, expired ones included.
 	SigningKeys(ctx context.Context) ([]doorway.SigningKey, error)
 	// RotateSigningKeys adds fresh and makes every current key expire at
@@ -203,4 +215,42 @@ type RefreshExchange struct {
 	Now   time.Time
 	Grace time.Duration
 	New   *doorway.RefreshToken // GrantID is filled in
+}
+
+// Code is doorway.ErrorCode, except that an error for which Unavailable
+// holds is doorway.EUnavailable rather than doorway.EInternal.
+func Code(err error) string {
+	code := doorway.ErrorCode(err)
+	if code == doorway.EInternal && Unavailable(err) {
+		return doorway.EUnavailable
+	}
+	return code
+}
+
+// Unavailable reports whether err means the database could not be reached
+// or is shutting down, rather than that the request was wrong: handlers
+// answer 503 with Retry-After, and the client's retry will find it back.
+// It recognises network errors, a connection the driver gave up on, and
+// PostgreSQL's connection-exception (08…) and operator-intervention (57P…)
+// states and too_many_connections, without importing any driver.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var ne net.Error
+	var state interface{ SQLState() string }
+	switch {
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, syscall.ENOENT) && strings.Contains(err.Error(), "dial"),
+		errors.As(err, &ne):
+		return true
+	case errors.As(err, &state):
+		s := state.SQLState()
+		return strings.HasPrefix(s, "08") || strings.HasPrefix(s, "57P") || s == "53300"
+	}
+	// pgx reports a connection it closed under a query this way.
+	msg := err.Error()
+	return strings.Contains(msg, "conn closed") || strings.Contains(msg, "failed to connect") ||
+		strings.Contains(msg, "database is locked")
 }

@@ -196,6 +196,8 @@ func statusOf(code string) int {
 		return http.StatusUnauthorized
 	case doorway.EForbidden:
 		return http.StatusForbidden
+	case doorway.EUnavailable:
+		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
 	}
@@ -204,15 +206,18 @@ func statusOf(code string) int {
 // fail renders an error page. Internal errors are logged and shown as a
 // generic message; all others are shown as they are.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := doorway.ErrorCode(err)
-	if code == doorway.EInternal {
+	code := store.Code(err)
+	title, msg := "This install cannot continue", doorway.ErrorMessage(err)
+	switch code {
+	case doorway.EInternal:
 		s.Logger.Error("internal error", "path", r.URL.Path, "err", err)
-	}
-	title := "This install cannot continue"
-	if code == doorway.EInternal {
 		title = "Something went wrong on our side"
+	case doorway.EUnavailable:
+		s.Logger.Warn("database unavailable", "path", r.URL.Path, "err", err)
+		title, msg = "Please try again in a moment", "We cannot reach our database right now. Reload this page in a few seconds; nothing you entered was lost."
+		w.Header().Set("Retry-After", "1")
 	}
-	s.render(w, r, statusOf(code), "error", page{Title: title, Error: doorway.ErrorMessage(err)})
+	s.render(w, r, statusOf(code), "error", page{Title: title, Error: msg})
 }
 
 func parsePages() map[string]*template.Template {

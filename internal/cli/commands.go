@@ -20,7 +20,7 @@ import (
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/demo"
 	"github.com/doorwayhq/doorway/registry"
-	"github.com/doorwayhq/doorway/store/sqlite"
+	"github.com/doorwayhq/doorway/store/postgres"
 )
 
 // Command returns the doorway command tree. Output goes to out; errors are
@@ -40,7 +40,8 @@ name in capitals with - as _ (--db → DOORWAY_DB). Flags win over variables.
 
 Start here:
   doorway demo        a seeded platform and sample app to click through
-  doorway serve       the server, on doorway.db`,
+  doorway serve       the server, on doorway.db
+  doorway serve --db postgres://…   one of many nodes on one PostgreSQL`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -50,9 +51,10 @@ Start here:
 	root.SetOut(out)
 	root.SetIn(in)
 	pf := root.PersistentFlags()
-	pf.StringVar(&m.DB, "db", "doorway.db", "SQLite database file (created if missing; the CLI is safe to use while serve runs)")
+	pf.StringVar(&m.DB, "db", "doorway.db", "SQLite database file (created if missing; the CLI is safe to use while serve runs),\nor a PostgreSQL URL, postgres://user:password@host:5432/doorway, for several nodes on one database")
+	pf.IntVar(&m.DBMaxConns, "db-max-conns", 10, "PostgreSQL: the most connections this process opens (max_connections must cover this × nodes)")
 	pf.StringVar(&m.ConfigPath, "config", "", "YAML file with branding, the permission catalog and lifetimes (see: doorway config example)")
-	pf.StringVar(&m.MasterKey, "master-key", "", "base64 32-byte key that encrypts stored secrets; prefer DOORWAY_MASTER_KEY (default: read or create <db>.key, mode 0600)")
+	pf.StringVar(&m.MasterKey, "master-key", "", "base64 32-byte key that encrypts stored secrets; prefer DOORWAY_MASTER_KEY (default: read or create <db>.key, mode 0600;\nwith PostgreSQL required, and the same on every node)")
 	pf.StringVar(&m.MasterKeyFile, "master-key-file", "", "file holding the master key (default <db>.key)")
 
 	root.AddCommand(serveCmd(m), demoCmd(m), migrateCmd(m), usersCmd(m), tenantsCmd(m), appsCmd(m), linksCmd(m), keysCmd(m), installsCmd(m), webhooksCmd(m), configCmd())
@@ -132,7 +134,7 @@ func serve(cmd *cobra.Command, m *Main) error {
 		return err
 	}
 	defer m.Close()
-	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", m.DB, "startup", time.Since(start).Round(time.Millisecond))
+	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", postgres.Redact(m.DB), "startup", time.Since(start).Round(time.Millisecond))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")
 	return nil
@@ -184,14 +186,22 @@ func migrateCmd(m *Main) *cobra.Command {
 	return &cobra.Command{
 		Use:   "migrate",
 		Short: "Bring the database schema up to date (serve also does this at start)",
-		Args:  cobra.NoArgs,
+		Long: `Bring the database schema up to date. serve does this at start too; run it
+yourself before a rolling upgrade of several nodes, with the new binary, so
+that the new schema is in place before the first new node takes traffic.
+
+Migrations are forward-only and additive (new tables and columns with
+defaults), so nodes still on the old binary keep working on the new schema.
+A node refuses to start on a schema newer than it knows: finish the upgrade
+rather than restarting old nodes.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			applied, err := sqlite.Migrate(cmd.Context(), m.DB)
+			applied, err := m.Migrate(cmd.Context())
 			if err != nil {
 				return err
 			}
 			if len(applied) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date.\n", m.DB)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date.\n", postgres.Redact(m.DB))
 			}
 			for _, name := range applied {
 				fmt.Fprintf(cmd.OutOrStdout(), "applied %s\n", name)

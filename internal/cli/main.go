@@ -32,6 +32,7 @@ import (
 	"github.com/doorwayhq/doorway/registry"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
+	"github.com/doorwayhq/doorway/store/postgres"
 	"github.com/doorwayhq/doorway/store/sqlite"
 	"github.com/doorwayhq/doorway/web"
 	"github.com/doorwayhq/doorway/webhook"
@@ -40,7 +41,8 @@ import (
 // Main is one doorway process.
 type Main struct {
 	// Settings (flags, then DOORWAY_* variables, then defaults).
-	DB            string // SQLite file
+	DB            string // SQLite file or PostgreSQL URL
+	DBMaxConns    int    // PostgreSQL pool size
 	ConfigPath    string // optional YAML file
 	MasterKey     string // base64; when empty, read or created at MasterKeyFile
 	MasterKeyFile string // default: the database path + ".key"
@@ -101,7 +103,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if m.Keys, err = secret.NewKeyring(key); err != nil {
 		return err
 	}
-	db, err := sqlite.Open(ctx, m.DB, sqlite.Options{Synchronous: strings.ToUpper(m.SQLiteSync)})
+	db, err := m.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,6 +127,21 @@ func (m *Main) Open(ctx context.Context) error {
 	return nil
 }
 
+func (m *Main) openStore(ctx context.Context) (store.Store, error) {
+	if postgres.IsURL(m.DB) {
+		return postgres.Open(ctx, m.DB, postgres.Options{MaxConns: m.DBMaxConns})
+	}
+	return sqlite.Open(ctx, m.DB, sqlite.Options{Synchronous: strings.ToUpper(m.SQLiteSync)})
+}
+
+// Migrate brings the schema of m.DB up to date and names what it applied.
+func (m *Main) Migrate(ctx context.Context) ([]string, error) {
+	if postgres.IsURL(m.DB) {
+		return postgres.Migrate(ctx, m.DB)
+	}
+	return sqlite.Migrate(ctx, m.DB)
+}
+
 func (m *Main) masterKey() ([]byte, error) {
 	if m.MasterKey != "" {
 		k, err := secret.ParseMasterKey(m.MasterKey)
@@ -134,6 +151,10 @@ func (m *Main) masterKey() ([]byte, error) {
 		return k, nil
 	}
 	path := m.MasterKeyFile
+	if path == "" && postgres.IsURL(m.DB) {
+		return nil, errors.New("with a PostgreSQL database, set DOORWAY_MASTER_KEY (or --master-key-file) to the same key on every node; " +
+			"generate one with: openssl rand -base64 32")
+	}
 	if path == "" {
 		path = m.DB + ".key"
 	}

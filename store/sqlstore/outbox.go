@@ -67,10 +67,12 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
 	lost := false
 	err := db.tx(ctx, func(tx *sql.Tx) error {
+		a.Dispatcher = owner
 		err := tx.QueryRowContext(ctx, `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
-			error, response, latency_us, at, outcome, next_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+			error, response, latency_us, at, outcome, next_at, dispatcher)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
 			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
-			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt)).Scan(&a.ID)
+			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), owner).Scan(&a.ID)
 		if err != nil {
 			return err
 		}
@@ -122,7 +124,7 @@ func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit in
 		before = 1<<63 - 1
 	}
 	rows, err := db.r.QueryContext(ctx, `SELECT id, event_id, event_type, app_id, number, url, status_code, error, response,
-		latency_us, at, outcome, next_at FROM webhook_attempts WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+		latency_us, at, outcome, next_at, dispatcher FROM webhook_attempts WHERE app_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
 		appID, before, limit)
 	return collect(rows, err, scanAttempt)
 }
@@ -131,7 +133,7 @@ func scanAttempt(row scanner) (*doorway.Attempt, error) {
 	var a doorway.Attempt
 	var latency, at, next int64
 	if err := row.Scan(&a.ID, &a.EventID, &a.EventType, &a.AppID, &a.Number, &a.URL, &a.StatusCode, &a.Error,
-		&a.Response, &latency, &at, &a.Outcome, &next); err != nil {
+		&a.Response, &latency, &at, &a.Outcome, &next, &a.Dispatcher); err != nil {
 		return nil, err
 	}
 	a.Latency, a.At, a.NextAt = time.Duration(latency)*time.Microsecond, fromMS(at), fromMS(next)
@@ -175,6 +177,7 @@ func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
 			`DELETE FROM install_requests WHERE expires_at < $1`,
 			`DELETE FROM auth_codes WHERE expires_at < $1`,
 			`DELETE FROM install_tokens WHERE expires_at < $1`,
+			`DELETE FROM rate_limits WHERE tat < $1`,
 		} {
 			res, err := tx.ExecContext(ctx, q, ms(before))
 			if err != nil {
@@ -186,4 +189,21 @@ func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
 		return nil
 	})
 	return total, err
+}
+
+func (db *DB) Throttle(ctx context.Context, key string, now time.Time, every time.Duration) (time.Time, error) {
+	var tat int64
+	err := db.w.QueryRowContext(ctx, `INSERT INTO rate_limits (key, tat) VALUES ($1, $2)
+		ON CONFLICT (key) DO UPDATE SET tat = CASE WHEN rate_limits.tat > $3 THEN rate_limits.tat ELSE $3 END + $4
+		RETURNING tat`, key, ms(now.Add(every)), ms(now), every.Milliseconds()).Scan(&tat)
+	return fromMS(tat), err
+}
+
+func (db *DB) Throttled(ctx context.Context, key string) (time.Time, error) {
+	var tat int64
+	err := db.r.QueryRowContext(ctx, `SELECT tat FROM rate_limits WHERE key = $1`, key).Scan(&tat)
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, nil
+	}
+	return fromMS(tat), err
 }

@@ -95,6 +95,11 @@ func testOutboxOrder(t *testing.T, s store.Store) {
 	if e.Delivery != doorway.Delivered || e.Attempts != 1 {
 		t.Fatalf("delivered event = %+v", e)
 	}
+	log, err := s.Attempts(ctx, app.ID, 0, 10)
+	must(t, err)
+	if len(log) != 1 || log[0].Dispatcher != "n1" {
+		t.Fatalf("delivery log = %+v, want one attempt made by dispatcher n1", log)
+	}
 }
 
 // testOutboxRetryAndLease: a failed attempt makes the event due again at
