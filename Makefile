@@ -9,8 +9,16 @@ build:
 demo:
 	$(GO) run ./cmd/doorway demo
 
+# The end-to-end suites that run a second time on PostgreSQL
+# (DOORWAY_TEST_STORE=postgres); the conformance suite runs on both in the
+# first pass. One throwaway PostgreSQL serves the whole run.
+E2E = ./oauth ./web ./guard ./webhook ./internal/cli
+
 test: fmt-check vet staticcheck
-	$(GO) test -race -count=1 ./...
+	$(GO) run ./internal/pgtest/throwaway -- sh -c '\
+	  $(GO) test -race -count=1 ./... && \
+	  echo "--- the end-to-end suites again, on PostgreSQL" && \
+	  DOORWAY_TEST_STORE=postgres $(GO) test -race -count=1 $(E2E)'
 
 # Benchmarks; BENCHMARKS.md says how to read them. Figures are ratios to the
 # yardstick measured in the same run (BenchmarkHelloPOST).

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/doorwayhq/doorway/store"
@@ -23,10 +24,13 @@ const (
 	failureEvery = 6 * time.Second
 )
 
-// fail counts a failure of key and reports how long key must now wait
-// (0: not blocked yet).
-func (f failures) fail(ctx context.Context, key string, now time.Time) (time.Duration, error) {
-	tat, err := f.store.Throttle(ctx, "oauth-client\x00"+key, now, failureEvery)
+// fail counts a failure of client id from host and reports how long they
+// must now wait (0: not blocked yet).
+func (f failures) fail(ctx context.Context, id, host string, now time.Time) (time.Duration, error) {
+	// The id is the client's input: quoted, so that NUL bytes and invalid
+	// UTF-8 become text any database keeps, and clipped.
+	key := fmt.Sprintf("oauth-client %.80q %s", id, host)
+	tat, err := f.store.Throttle(ctx, key, now, failureEvery)
 	if err != nil {
 		return 0, err
 	}

@@ -175,7 +175,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 		}
 	}
 	if !ok {
-		wait, err := failures{s.Store}.fail(ctx, id+"\x00"+remoteHost(r), now)
+		wait, err := failures{s.Store}.fail(ctx, id, remoteHost(r), now)
 		if err != nil {
 			return nil, serverError(err)
 		}

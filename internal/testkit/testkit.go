@@ -1,17 +1,25 @@
 // Package testkit boots a whole Doorway (the same Main as the binary) on
-// 127.0.0.1:0 with a temporary SQLite database and a clock the test moves,
-// and drives it like a browser over real HTTP.
+// 127.0.0.1:0 with a fresh database and a clock the test moves, and drives
+// it like a browser over real HTTP.
+//
+// The database is a temporary SQLite file, or, with
+// DOORWAY_TEST_STORE=postgres, a fresh PostgreSQL schema (package pgtest),
+// so the same end-to-end suites run on both backends. A package whose tests
+// call Start has a TestMain that runs them through pgtest.Main.
 package testkit
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,7 +29,10 @@ import (
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/internal/cli"
+	"github.com/doorwayhq/doorway/internal/pgtest"
 	"github.com/doorwayhq/doorway/registry"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store/postgres"
 )
 
 // Clock is a settable clock. It starts at the real time, so signatures it
@@ -59,10 +70,16 @@ func Start(t testing.TB, options ...func(*cli.Main)) *Server {
 	dir := t.TempDir()
 	clock := &Clock{t: time.Now().UTC().Truncate(time.Second)}
 	m := &cli.Main{
-		DB:     filepath.Join(dir, "doorway.db"),
+		DB:     Database(t),
 		Addr:   "127.0.0.1:0",
 		Now:    clock.Now,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	if postgres.IsURL(m.DB) {
+		// PostgreSQL has no key file beside the database; the CLI
+		// commands a test runs against this server read the variable.
+		m.MasterKey = MasterKey()
+		t.Setenv("DOORWAY_MASTER_KEY", m.MasterKey)
 	}
 	for _, o := range options {
 		o(m)
@@ -72,6 +89,32 @@ func Start(t testing.TB, options ...func(*cli.Main)) *Server {
 	}
 	t.Cleanup(func() { m.Close() })
 	return &Server{Main: m, Clock: clock, Dir: dir}
+}
+
+// EnvStore chooses the backend of Start and Database: "sqlite" (the
+// default) or "postgres".
+const EnvStore = "DOORWAY_TEST_STORE"
+
+// Database returns a fresh database for the test: a SQLite file in a
+// temporary directory, or a PostgreSQL URL when EnvStore says so.
+func Database(t testing.TB) string {
+	t.Helper()
+	switch v := os.Getenv(EnvStore); v {
+	case "", "sqlite":
+		return filepath.Join(t.TempDir(), "doorway.db")
+	case "postgres":
+		return pgtest.URL(t)
+	default:
+		t.Fatalf("%s=%q: use sqlite or postgres", EnvStore, v)
+		return ""
+	}
+}
+
+// MasterKey returns a new base64 master key.
+func MasterKey() string {
+	k := make([]byte, secret.MasterKeySize)
+	rand.Read(k)
+	return base64.StdEncoding.EncodeToString(k)
 }
 
 // Password is the password of users made by User.

@@ -142,6 +142,8 @@ func code(err error) string {
 var dialect = sqlstore.Dialect{
 	Unique:     func(err error) bool { return code(err) == "23505" },
 	ForeignKey: func(err error) bool { return code(err) == "23503" },
+	// character_not_in_repertoire (NUL, invalid UTF-8), untranslatable.
+	BadText: func(err error) bool { c := code(err); return c == "22021" || c == "22P05" },
 	// SKIP LOCKED: a row another node is claiming right now is passed
 	// over, not waited for. The CTE runs once, so LIMIT holds.
 	ClaimEvents: `WITH due AS (

@@ -74,7 +74,7 @@ func (db *DB) transition(ctx context.Context, id, to, where, eventType, userID, 
 		if errors.Is(err, sql.ErrNoRows) {
 			var status string
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM installations WHERE id = $1`, id).Scan(&status); err != nil {
-				return notFound(err, "installation", id)
+				return db.notFound(err, "installation", id)
 			}
 			return fmt.Errorf("installation %s is %s: %w", id, status, store.ErrConflict)
 		}
@@ -119,7 +119,7 @@ func (db *DB) AppSecretByHash(ctx context.Context, hash string) (*doorway.AppSec
 		FROM app_secrets WHERE hash = $1 AND hash <> ''`, hash).
 		Scan(&s.ID, &s.AppID, &s.Kind, &s.Hash, &s.Sealed, &created, &expires)
 	if err != nil {
-		return nil, notFound(err, "app secret", "…")
+		return nil, db.notFound(err, "app secret", "…")
 	}
 	s.CreatedAt, s.ExpiresAt = fromMS(created), fromNullMS(expires)
 	return &s, nil

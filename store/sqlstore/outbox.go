@@ -46,7 +46,7 @@ func (db *DB) Events(ctx context.Context, installationID string) ([]doorway.Even
 
 func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
 	e, err := scanEvent(db.r.QueryRowContext(ctx, `SELECT `+eventCols+` FROM events WHERE id = $1`, id))
-	return e, notFound(err, "event", id)
+	return e, db.notFound(err, "event", id)
 }
 
 // ClaimEvents runs the backend's claim statement in a write transaction.
@@ -116,7 +116,7 @@ func (db *DB) ReleaseEvents(ctx context.Context, owner string, due time.Time, id
 func (db *DB) ReplayEvent(ctx context.Context, id string, now time.Time) (*doorway.Event, error) {
 	e, err := scanEvent(db.w.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = $1
 		WHERE id = $2 RETURNING `+eventCols, ms(now), id))
-	return e, notFound(err, "event", id)
+	return e, db.notFound(err, "event", id)
 }
 
 func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit int) ([]doorway.Attempt, error) {

@@ -33,12 +33,12 @@ func scanUser(row *sql.Row) (*doorway.User, error) {
 
 func (db *DB) User(ctx context.Context, id string) (*doorway.User, error) {
 	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
-	return u, notFound(err, "user", id)
+	return u, db.notFound(err, "user", id)
 }
 
 func (db *DB) UserByEmail(ctx context.Context, email string) (*doorway.User, error) {
 	u, err := scanUser(db.r.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE email = $1`, strings.ToLower(email)))
-	return u, notFound(err, "user with email", email)
+	return u, db.notFound(err, "user with email", email)
 }
 
 func (db *DB) CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID string) error {
@@ -60,7 +60,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
 	var created int64
 	err := db.r.QueryRowContext(ctx, `SELECT id, name, created_at FROM tenants WHERE id = $1`, id).Scan(&t.ID, &t.Name, &created)
 	if err != nil {
-		return nil, notFound(err, "tenant", id)
+		return nil, db.notFound(err, "tenant", id)
 	}
 	t.CreatedAt = fromMS(created)
 	return &t, nil
@@ -107,7 +107,7 @@ func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway
 	err := db.r.QueryRowContext(ctx, `SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
 		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires)
 	if err != nil {
-		return nil, notFound(err, "session", "…")
+		return nil, db.notFound(err, "session", "…")
 	}
 	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
 	return &s, nil
@@ -152,7 +152,7 @@ func (db *DB) App(ctx context.Context, id string) (*doorway.App, error) {
 	err := db.r.QueryRowContext(ctx, `SELECT id, live_version_id, test_version_id, created_at FROM apps WHERE id = $1`, id).
 		Scan(&a.ID, &a.LiveVersionID, &a.TestVersionID, &created)
 	if err != nil {
-		return nil, notFound(err, "app", id)
+		return nil, db.notFound(err, "app", id)
 	}
 	a.CreatedAt = fromMS(created)
 	return &a, nil
@@ -203,7 +203,7 @@ func scanVersion(row scanner) (*doorway.AppVersion, error) {
 
 func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, error) {
 	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, id))
-	return v, notFound(err, "app version", id)
+	return v, db.notFound(err, "app version", id)
 }
 
 func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {
@@ -260,7 +260,7 @@ func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 	err := db.r.QueryRowContext(ctx, `SELECT id, app_id, mode, created_at FROM install_links WHERE id = $1`, id).
 		Scan(&l.ID, &l.AppID, &l.Mode, &created)
 	if err != nil {
-		return nil, notFound(err, "install link", id)
+		return nil, db.notFound(err, "install link", id)
 	}
 	l.CreatedAt = fromMS(created)
 	return &l, nil
@@ -286,7 +286,7 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 		Scan(&r.ID, &r.Profile, &r.AppID, &r.VersionID, &r.Mode, &r.RedirectURI, &r.State, &r.HasState,
 			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided, &r.CodeChallenge, &scope)
 	if err != nil {
-		return nil, notFound(err, "install request", id)
+		return nil, db.notFound(err, "install request", id)
 	}
 	if scope.Valid {
 		if err := json.Unmarshal([]byte(scope.String), &r.Scope); err != nil {
@@ -329,7 +329,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		}
 		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, r.VersionID))
 		if err != nil {
-			return notFound(err, "app version", r.VersionID)
+			return db.notFound(err, "app version", r.VersionID)
 		}
 		perms := make([]string, len(v.Permissions))
 		for i, p := range v.Permissions {
@@ -399,11 +399,11 @@ func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
 
 func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {
 	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations WHERE id = $1`, id))
-	return i, notFound(err, "installation", id)
+	return i, db.notFound(err, "installation", id)
 }
 
 func (db *DB) InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error) {
 	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations
 		WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`, appID, tenantID, mode))
-	return i, notFound(err, "installation of app in tenant", appID+" "+tenantID)
+	return i, db.notFound(err, "installation of app in tenant", appID+" "+tenantID)
 }

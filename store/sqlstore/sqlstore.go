@@ -28,6 +28,8 @@ import (
 type Dialect struct {
 	// Unique and ForeignKey recognise the driver's constraint violations.
 	Unique, ForeignKey func(error) bool
+	// BadText, if set, recognises text the database cannot store.
+	BadText func(error) bool
 	// ClaimEvents leases due events. Its arguments are $1 the owner, $2
 	// the lease's end, $3 now and $4 the limit; it returns EventColumns.
 	// Only the lowest pending sequence of an installation may be claimed.
@@ -72,8 +74,10 @@ func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound, naming what was sought.
-func notFound(err error, what, id string) error {
-	if errors.Is(err, sql.ErrNoRows) {
+// A key the database cannot even hold as text (PostgreSQL refuses NUL bytes
+// and invalid UTF-8) names nothing that exists either.
+func (db *DB) notFound(err error, what, id string) error {
+	if errors.Is(err, sql.ErrNoRows) || err != nil && db.d.BadText != nil && db.d.BadText(err) {
 		return fmt.Errorf("%s %q: %w", what, id, store.ErrNotFound)
 	}
 	return err

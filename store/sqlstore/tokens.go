@@ -46,7 +46,7 @@ func scanGrant(row scanner) (*doorway.Grant, error) {
 
 func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 	g, err := scanGrant(db.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
-	return g, notFound(err, "grant", id)
+	return g, db.notFound(err, "grant", id)
 }
 
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
@@ -64,7 +64,7 @@ func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, err
 		Scan(&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
 			&created, &expires, &used, &c.GrantID)
 	if err != nil {
-		return nil, notFound(err, "authorization code", "…")
+		return nil, db.notFound(err, "authorization code", "…")
 	}
 	c.Scope, err = parseList(scope, "authorization code")
 	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(created), fromMS(expires), fromNullMS(used)
@@ -86,7 +86,7 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doo
 			var grantID string
 			err := tx.QueryRowContext(ctx, `SELECT used_at, grant_id FROM auth_codes WHERE hash = $1`, hash).Scan(&used, &grantID)
 			if err != nil {
-				return notFound(err, "authorization code", "…")
+				return db.notFound(err, "authorization code", "…")
 			}
 			if used.Valid {
 				refused = fmt.Errorf("authorization code was redeemed before; its grant %s is revoked: %w", grantID, store.ErrConflict)
@@ -118,7 +118,7 @@ func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshTo
 	err := db.r.QueryRowContext(ctx, `SELECT hash, grant_id, created_at, rotated_at FROM refresh_tokens WHERE hash = $1`, hash).
 		Scan(&rt.Hash, &rt.GrantID, &created, &rotated)
 	if err != nil {
-		return nil, notFound(err, "refresh token", "…")
+		return nil, db.notFound(err, "refresh token", "…")
 	}
 	rt.CreatedAt, rt.RotatedAt = fromMS(created), fromNullMS(rotated)
 	return &rt, nil
@@ -132,11 +132,11 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 		var grantID string
 		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = $1`, x.Hash).Scan(&grantID, &rotated)
 		if err != nil {
-			return notFound(err, "refresh token", "…")
+			return db.notFound(err, "refresh token", "…")
 		}
 		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, grantID))
 		if err != nil {
-			return notFound(err, "grant", grantID)
+			return db.notFound(err, "grant", grantID)
 		}
 		switch {
 		case !g.RevokedAt.IsZero():
@@ -181,7 +181,7 @@ func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.
 		err := tx.QueryRowContext(ctx, `SELECT mode, created_at, expires_at, used_at FROM install_tokens
 			WHERE hash = $1 AND app_id = $2`, hash, appID).Scan(&t.Mode, &created, &expires, &used)
 		if err != nil {
-			return notFound(err, "install token for app", appID)
+			return db.notFound(err, "install token for app", appID)
 		}
 		if used.Valid || fromMS(expires).Compare(now) <= 0 {
 			return fmt.Errorf("install token was used or has expired: %w", store.ErrConflict)
