@@ -52,6 +52,9 @@ type Lifetimes struct {
 	AccessToken    Duration `yaml:"access_token"`    // oauth2 access tokens; default 1h
 	RefreshGrace   Duration `yaml:"refresh_grace"`   // default 10s
 	KeyOverlap     Duration `yaml:"key_overlap"`     // default 24h
+	// KeyReload is how long a node trusts its copy of the signing keys:
+	// a key rotated on one node is signed with by all within it; 30s.
+	KeyReload Duration `yaml:"key_reload"`
 	// RevocationDelay is the longest the guard package trusts a cached
 	// answer that a token's installation is still installed; default 30s.
 	RevocationDelay Duration `yaml:"revocation_delay"`
@@ -142,6 +145,9 @@ func (c *Config) applyDefaults() {
 	if c.Lifetimes.RevocationDelay == 0 {
 		c.Lifetimes.RevocationDelay = Duration(30 * time.Second)
 	}
+	if c.Lifetimes.KeyReload == 0 {
+		c.Lifetimes.KeyReload = Duration(30 * time.Second)
+	}
 	if c.Webhooks.Timeout == 0 {
 		c.Webhooks.Timeout = Duration(15 * time.Second)
 	}
@@ -190,6 +196,8 @@ func (c *Config) Validate() error {
 		"lifetimes.key_overlap %s must be at least 4h, the life of an instance token, or tokens stop verifying early", time.Duration(c.Lifetimes.KeyOverlap))
 	check(time.Duration(c.Lifetimes.RevocationDelay) < time.Second || time.Duration(c.Lifetimes.RevocationDelay) > 5*time.Minute,
 		"lifetimes.revocation_delay %s must be between 1s and 5m", time.Duration(c.Lifetimes.RevocationDelay))
+	kr := time.Duration(c.Lifetimes.KeyReload)
+	check(kr < time.Second || kr > time.Hour, "lifetimes.key_reload %s must be between 1s and 1h", kr)
 	wt, wl := time.Duration(c.Webhooks.Timeout), time.Duration(c.Webhooks.Lease)
 	check(wt < time.Second || wt > time.Minute, "webhooks.timeout %s must be between 1s and 1m", wt)
 	check(wl < wt+5*time.Second, "webhooks.lease %s must be at least webhooks.timeout + 5s (%s), or a slow delivery could be sent twice at once", wl, wt+5*time.Second)

@@ -51,10 +51,10 @@ type Guard struct {
 	RevocationDelay time.Duration // default 30 s
 	Now             func() time.Time
 
-	mu        sync.Mutex
-	keys      map[string]jose.JSONWebKey
-	fetchedAt time.Time
-	checked   map[string]check // by grant id, or by secret hash + tenant
+	mu       sync.Mutex
+	keys     map[string]jose.JSONWebKey
+	missedAt time.Time        // the last fetch that lacked the kid it was for
+	checked  map[string]check // by grant id, or by secret hash + tenant
 }
 
 type check struct {
@@ -283,12 +283,14 @@ func (g *Guard) remember(key string, c check) {
 	g.checked[key] = c
 }
 
-// key returns the JWKS key kid, refetching the set when kid is unknown (at
-// most every 10 s, so made-up kids cannot flood Doorway).
+// key returns the JWKS key kid, refetching the set when kid is unknown. A
+// refetch that did not find its kid holds off the next for 10 s, so made-up
+// kids cannot flood Doorway; one that found it does not, so a key rotated
+// moments after the last fetch is picked up at its first token.
 func (g *Guard) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	g.mu.Lock()
 	k, ok := g.keys[kid]
-	stale := g.now().Sub(g.fetchedAt) > 10*time.Second
+	stale := g.now().Sub(g.missedAt) > 10*time.Second
 	g.mu.Unlock()
 	if ok {
 		return &k, nil
@@ -318,9 +320,9 @@ func (g *Guard) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
 	for _, k := range set.Keys {
 		g.keys[k.KeyID] = k
 	}
-	g.fetchedAt = g.now()
 	if k, ok := g.keys[kid]; ok {
 		return &k, nil
 	}
+	g.missedAt = g.now()
 	return nil, nil
 }

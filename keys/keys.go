@@ -229,7 +229,10 @@ func (k *Keys) public(ctx context.Context, kid string) (ed25519.PublicKey, error
 
 // JWKS returns the published public keys.
 func (k *Keys) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
-	ks, err := k.keys(ctx, false)
+	// Fresh (at most a second old): a verifier fetches the set when it
+	// meets a kid it does not know, which another node may have started
+	// signing with a moment ago.
+	ks, err := k.keys(ctx, true)
 	if err != nil {
 		return jose.JSONWebKeySet{}, err
 	}

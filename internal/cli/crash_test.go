@@ -41,6 +41,7 @@ type serialReceiver struct {
 	mu        sync.Mutex
 	requests  int
 	bodyOf    map[string]string // webhook-id → body
+	received  map[string]int    // webhook-id → requests
 	seen      map[string][]int64
 	installed map[string]bool // instance ids with an app.installed
 	problems  []string
@@ -61,6 +62,9 @@ func (rc *serialReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.problems = append(rc.problems, "webhook-id "+id+" came with two different bodies")
 	}
 	rc.bodyOf[id] = string(body)
+	if rc.received != nil {
+		rc.received[id]++
+	}
 	var ev webhook.Body
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != id {
 		rc.problems = append(rc.problems, fmt.Sprintf("body %s: %v (id vs webhook-id %s)", body, err, id))
@@ -77,16 +81,38 @@ func (rc *serialReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// buildDoorway builds the binary into dir and writes a config beside it
+// with a short webhook timeout and lease, so that events leased by a killed
+// process are retried seconds later rather than a minute, and a short key
+// reload.
+func buildDoorway(t *testing.T, dir string) (bin, cfg string) {
+	t.Helper()
+	bin, cfg = filepath.Join(dir, "doorway"), filepath.Join(dir, "doorway.yaml")
+	build := exec.Command("go", "build", "-o", bin, "github.com/doorwayhq/doorway/cmd/doorway")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	yaml := strings.NewReplacer("timeout: 15s", "timeout: 2s", "lease: 45s", "lease: 7s", "key_reload: 30s", "key_reload: 2s").
+		Replace(string(config.DefaultYAML()))
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return bin, cfg
+}
+
 // process is the doorway binary, running.
 type process struct {
 	cmd  *exec.Cmd
 	base string
 }
 
-func startBinary(t *testing.T, bin, db, cfg, addr string) *process {
+// startBinary runs `doorway serve` on db, appending its output to logPath,
+// with env added to the environment, and waits until it is healthy.
+func startBinary(t *testing.T, bin, db, cfg, addr, logPath string, env ...string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--db", db, "--config", cfg, "--addr", addr, "--webhook-allow-private")
-	logf, err := os.OpenFile(db+".log", os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	cmd.Env = append(os.Environ(), env...)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +132,7 @@ func startBinary(t *testing.T, bin, db, cfg, addr string) *process {
 		}
 		if time.Now().After(deadline) {
 			cmd.Process.Kill()
-			log, _ := os.ReadFile(db + ".log")
+			log, _ := os.ReadFile(logPath)
 			t.Fatalf("doorway serve did not become healthy: %v\n%s", err, log)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -120,6 +146,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 type installer struct {
 	c     *http.Client
 	base  string
+	pick  func() string // if set, the base of each request (several nodes)
 	email string
 	app   string
 	csrf  string // the Installed-apps page's token for this session
@@ -130,7 +157,11 @@ func (in *installer) do(method, path string, form url.Values) (*http.Response, s
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, _ := http.NewRequest(method, in.base+path, body)
+	base := in.base
+	if in.pick != nil {
+		base = in.pick()
+	}
+	req, _ := http.NewRequest(method, base+path, body)
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
@@ -237,18 +268,8 @@ func TestCrashLosesNoWebhook(t *testing.T) {
 		target  = 1000
 	)
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "doorway")
-	build := exec.Command("go", "build", "-o", bin, "github.com/doorwayhq/doorway/cmd/doorway")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	db, cfg := filepath.Join(dir, "doorway.db"), filepath.Join(dir, "doorway.yaml")
-	// A short timeout and lease, so events leased by the killed process are
-	// retried seconds after the restart rather than a minute.
-	yaml := strings.NewReplacer("timeout: 15s", "timeout: 2s", "lease: 45s", "lease: 7s").Replace(string(config.DefaultYAML()))
-	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	bin, cfg := buildDoorway(t, dir)
+	db := filepath.Join(dir, "doorway.db")
 
 	rc := &serialReceiver{bodyOf: map[string]string{}, seen: map[string][]int64{}, installed: map[string]bool{}}
 	srv := &http.Server{Handler: rc}
@@ -291,7 +312,7 @@ func TestCrashLosesNoWebhook(t *testing.T) {
 	seed.Close()
 
 	addr := freeAddr(t)
-	srvProc := startBinary(t, bin, db, cfg, addr)
+	srvProc := startBinary(t, bin, db, cfg, addr, db+".log")
 	t.Cleanup(func() {
 		srvProc.cmd.Process.Kill()
 		srvProc.cmd.Wait()
@@ -352,7 +373,7 @@ func TestCrashLosesNoWebhook(t *testing.T) {
 		return
 	}
 	srvProc.cmd.Wait()
-	srvProc = startBinary(t, bin, db, cfg, addr)
+	srvProc = startBinary(t, bin, db, cfg, addr, db+".log")
 	close(restarted)
 	wg.Wait()
 	if n := confirmed.Load(); n < target {

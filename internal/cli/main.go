@@ -123,7 +123,7 @@ func (m *Main) Open(ctx context.Context) error {
 			doorway.ProfileWixOAuth:    wixoauth.Profile{},
 		},
 	}
-	m.Tokens = &keys.Keys{Store: m.Store, Keyring: m.Keys, Now: m.Now}
+	m.Tokens = &keys.Keys{Store: m.Store, Keyring: m.Keys, Now: m.Now, CacheFor: time.Duration(cfg.Lifetimes.KeyReload)}
 	return nil
 }
 
