@@ -178,6 +178,9 @@ type Store interface {
 	// oldExpireAt.
 	RotateSigningKeys(ctx context.Context, fresh *doorway.SigningKey, oldExpireAt time.Time) error
 
+	// Ping checks that the database answers (a node's readiness).
+	Ping(ctx context.Context) error
+
 	Close() error
 }
 

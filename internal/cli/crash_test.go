@@ -147,6 +147,7 @@ type installer struct {
 	c     *http.Client
 	base  string
 	pick  func() string // if set, the base of each request (several nodes)
+	saw   func(method, path string, status int) // if set, told of every answer
 	email string
 	app   string
 	csrf  string // the Installed-apps page's token for this session
@@ -168,6 +169,9 @@ func (in *installer) do(method, path string, form url.Values) (*http.Response, s
 	resp, err := in.c.Do(req)
 	if err != nil {
 		return nil, "", err
+	}
+	if in.saw != nil {
+		in.saw(method, path, resp.StatusCode)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)

@@ -60,6 +60,12 @@ func (db *DB) Close() error {
 	return err
 }
 
+// Ping runs a query on the write pool: the one every change needs.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	return db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
 // tx runs fn in a write transaction.
 func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
