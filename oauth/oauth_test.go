@@ -181,7 +181,7 @@ func TestCodeReplayRevokesTokens(t *testing.T) {
 func TestParallelRedemptionsOneWins(t *testing.T) {
 	x := newSetup(t)
 	code, verifier, _ := x.code(t)
-	const n = 50
+	const n = 100
 	statuses := make(chan int, n)
 	var wg sync.WaitGroup
 	for range n {

@@ -134,7 +134,7 @@ func newInstalledAgain(t *testing.T, s store.Store, i installed) installed {
 
 func testConcurrentRedeem(t *testing.T, s store.Store) {
 	i := newInstalled(t, s)
-	const n = 50
+	const n = 100
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok, conflicts := 0, 0
