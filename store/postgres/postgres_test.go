@@ -2,12 +2,16 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/doorwayhq/doorway/internal/pgtest"
 	"github.com/doorwayhq/doorway/store"
 	"github.com/doorwayhq/doorway/store/postgres"
+	"github.com/doorwayhq/doorway/store/sqlite"
 	"github.com/doorwayhq/doorway/store/storetest"
 )
 
@@ -34,4 +38,70 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("second migrate applied %v, err %v; want nothing", applied, err)
 	}
+}
+
+// TestSchemaMatchesSQLite: the two backends' migrations, written
+// separately because their types differ, must end in the same tables and
+// columns, since they share their SQL. PostgreSQL's rowid columns stand for
+// SQLite's implicit ones.
+func TestSchemaMatchesSQLite(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.URL(t)
+	if _, err := postgres.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	pg, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pg.Close()
+	pgCols := columns(t, pg, `SELECT table_name || '.' || column_name FROM information_schema.columns
+		WHERE table_schema = current_schema() AND column_name <> 'rowid'`)
+
+	path := filepath.Join(t.TempDir(), "doorway.db")
+	if _, err := sqlite.Migrate(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	lt, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lt.Close()
+	liteCols := columns(t, lt, `SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+		WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'`)
+	if len(liteCols) < 50 {
+		t.Fatalf("only %d SQLite columns found: %v", len(liteCols), liteCols)
+	}
+	if !slices.Equal(pgCols, liteCols) {
+		t.Fatalf("the schemas differ:\nonly in PostgreSQL: %v\nonly in SQLite: %v", minus(pgCols, liteCols), minus(liteCols, pgCols))
+	}
+}
+
+func columns(t *testing.T, db *sql.DB, query string) []string {
+	t.Helper()
+	rows, err := db.Query(query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func minus(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
