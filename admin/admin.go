@@ -49,6 +49,7 @@ type Attempt struct {
 	LatencyMS     int64  `json:"latency_ms"`
 	At            string `json:"at"`
 	NextAttemptAt string `json:"next_attempt_at,omitempty"`
+	Dispatcher    string `json:"dispatcher"` // which node's dispatcher made the attempt
 }
 
 // Deliveries is a page of an app's delivery log, newest first.
@@ -94,7 +95,7 @@ func (a *API) Deliveries(ctx context.Context, appID string, before int64, limit 
 	for _, r := range rows {
 		v := Attempt{ID: r.ID, EventID: r.EventID, EventType: r.EventType, Attempt: r.Number, URL: r.URL,
 			Status: r.StatusCode, Outcome: string(r.Outcome), Error: r.Error, Response: r.Response,
-			LatencyMS: r.Latency.Milliseconds(), At: stamp(r.At)}
+			LatencyMS: r.Latency.Milliseconds(), At: stamp(r.At), Dispatcher: r.Dispatcher}
 		if r.Outcome == doorway.Pending {
 			v.NextAttemptAt = stamp(r.NextAt)
 		}

@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +53,7 @@ type Dispatcher struct {
 	Now     func() time.Time // decides due times and leases; default time.Now
 	Logger  *slog.Logger
 
-	Owner        string        // names this dispatcher's leases; default random
+	Owner        string        // names this dispatcher's leases; default dsp_<random>@<hostname>
 	Timeout      time.Duration // for one request; default 15s
 	Lease        time.Duration // how long a claimed event is ours; default 2×Timeout + 15s
 	PerEndpoint  int           // concurrent requests to one webhook URL; default 4
@@ -85,7 +86,10 @@ func (d *Dispatcher) init() {
 			d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		if d.Owner == "" {
-			d.Owner = secret.Token("dsp_")
+			// The host name tells an operator which node made an
+			// attempt; the random part tells two runs apart.
+			host, _ := os.Hostname()
+			d.Owner = secret.Token("dsp_")[:12] + "@" + host
 		}
 		if d.Timeout <= 0 {
 			d.Timeout = 15 * time.Second
@@ -397,12 +401,25 @@ func describe(err error, timeout time.Duration) string {
 	}
 }
 
+// record logs the attempt. While the database is away (a restart, a
+// failover) it keeps trying for a while, since the request was made: an
+// attempt that cannot be recorded is sent again when the lease runs out.
 func (d *Dispatcher) record(ctx context.Context, a *doorway.Attempt) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
-	if err := d.Store.RecordAttempt(ctx, d.Owner, a); err != nil {
-		d.Logger.Warn("webhooks: recording an attempt", "event", a.EventID, "err", err)
-		return
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
+		err := d.Store.RecordAttempt(ctx, d.Owner, a)
+		if err == nil {
+			break
+		}
+		if !store.Unavailable(err) || ctx.Err() != nil {
+			d.Logger.Warn("webhooks: recording an attempt (the event is sent again when its lease runs out)", "event", a.EventID, "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
 	log := d.Logger.Debug
 	if a.Outcome != doorway.Delivered {

@@ -81,23 +81,30 @@ func (rc *serialReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// buildDoorway builds the binary into dir and writes a config beside it
-// with a short webhook timeout and lease, so that events leased by a killed
-// process are retried seconds later rather than a minute, and a short key
-// reload.
+// buildDoorway builds the binary into dir and writes a shortConfig beside
+// it, so that events leased by a killed process are retried seconds later
+// rather than a minute.
 func buildDoorway(t *testing.T, dir string) (bin, cfg string) {
 	t.Helper()
-	bin, cfg = filepath.Join(dir, "doorway"), filepath.Join(dir, "doorway.yaml")
+	bin = filepath.Join(dir, "doorway")
 	build := exec.Command("go", "build", "-o", bin, "github.com/doorwayhq/doorway/cmd/doorway")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return bin, shortConfig(t, dir)
+}
+
+// shortConfig writes the default config with a 2s webhook timeout, a 7s
+// lease and a 2s key reload into dir.
+func shortConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "doorway.yaml")
 	yaml := strings.NewReplacer("timeout: 15s", "timeout: 2s", "lease: 45s", "lease: 7s", "key_reload: 30s", "key_reload: 2s").
 		Replace(string(config.DefaultYAML()))
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return bin, cfg
+	return cfg
 }
 
 // process is the doorway binary, running.
@@ -146,7 +153,7 @@ var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 type installer struct {
 	c     *http.Client
 	base  string
-	pick  func() string // if set, the base of each request (several nodes)
+	pick  func() string                         // if set, the base of each request (several nodes)
 	saw   func(method, path string, status int) // if set, told of every answer
 	email string
 	app   string
