@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -282,44 +283,16 @@ func TestCrashLosesNoWebhook(t *testing.T) {
 	bin, cfg := buildDoorway(t, dir)
 	db := filepath.Join(dir, "doorway.db")
 
-	rc := &serialReceiver{bodyOf: map[string]string{}, seen: map[string][]int64{}, installed: map[string]bool{}}
-	srv := &http.Server{Handler: rc}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	rc := newReceiver()
+	hooks := httptest.NewServer(rc)
+	t.Cleanup(hooks.Close)
 
 	// Seed through the same Main the binary runs: users, tenants, the app.
 	seed := &cli.Main{DB: db, ConfigPath: cfg, Logger: quiet()}
-	ctx := context.Background()
-	if err := seed.Open(ctx); err != nil {
+	if err := seed.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	m := testkit.Manifest("https://app.example/callback")
-	m.WebhookURL = "http://" + ln.Addr().String() + "/hooks"
-	app, err := seed.Registry.CreateApp(ctx, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc.wh, err = standardwebhooks.NewWebhook(app.WebhookSecret); err != nil {
-		t.Fatal(err)
-	}
-	tenants := make([][]string, workers)
-	for w := range workers {
-		email := fmt.Sprintf("worker%d@example.com", w)
-		if _, err := seed.Identity.CreateUser(ctx, email, testkit.Password); err != nil {
-			t.Fatal(err)
-		}
-		for i := range perUser {
-			tn, err := seed.Identity.CreateTenant(ctx, fmt.Sprintf("W%d tenant %03d", w, i), email)
-			if err != nil {
-				t.Fatal(err)
-			}
-			tenants[w] = append(tenants[w], tn.ID)
-		}
-	}
+	app, tenants := seedFleet(t, seed, rc, hooks.URL, workers, perUser)
 	seed.Close()
 
 	addr := freeAddr(t)
@@ -397,76 +370,16 @@ func TestCrashLosesNoWebhook(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	start := time.Now()
-	for {
-		var left int
-		if err := ro.QueryRow(`SELECT count(*) FROM events WHERE delivery <> 'delivered'`).Scan(&left); err != nil {
-			t.Fatal(err)
-		}
-		if left == 0 {
-			break
-		}
-		if time.Since(start) > 60*time.Second {
-			rc.mu.Lock()
-			n := rc.requests
-			rc.mu.Unlock()
-			var states []string
-			rows, _ := ro.Query(`SELECT delivery || ':' || count(*) || ' leased-by:' || max(lease_owner) FROM events GROUP BY delivery`)
-			for rows != nil && rows.Next() {
-				var s string
-				rows.Scan(&s)
-				states = append(states, s)
-			}
-			t.Fatalf("%d events still undelivered after 60 s (%v); the receiver got %d requests", left, states, n)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Logf("outbox drained %s after the last install", time.Since(start).Round(time.Millisecond))
+	drained := waitDrained(t, ro, rc, 60*time.Second)
+	t.Logf("outbox drained %s after the last install", drained.Round(time.Millisecond))
 
-	// Ground truth: the database's installations and events.
-	committed := map[string]int{} // instance → events
-	rows, err := ro.Query(`SELECT i.id, count(e.id), sum(e.type = 'app.installed') FROM installations i JOIN events e ON e.installation_id = i.id GROUP BY i.id`)
-	if err != nil {
-		t.Fatal(err)
+	committed := checkNothingLost(t, ro, rc, confirmedIDs)
+	events := 0
+	for _, n := range committed {
+		events += n
 	}
-	for rows.Next() {
-		var id string
-		var n, installs int
-		if err := rows.Scan(&id, &n, &installs); err != nil {
-			t.Fatal(err)
-		}
-		if installs != 1 {
-			t.Errorf("installation %s has %d app.installed events", id, installs)
-		}
-		committed[id] = n
-	}
-	rows.Close()
-
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for _, p := range rc.problems {
-		t.Error(p)
-	}
-	for id := range confirmedIDs {
-		if _, ok := committed[id]; !ok {
-			t.Errorf("install %s was confirmed to the browser but is not in the database", id)
-		}
-	}
-	events := 0
-	for id, n := range committed {
-		events += n
-		if !rc.installed[id] {
-			t.Errorf("committed installation %s: app.installed never delivered", id)
-		}
-		if distinct := distinctSeqs(rc.seen[id]); distinct != n {
-			t.Errorf("installation %s: %d distinct events delivered, %d written", id, distinct, n)
-		}
-	}
-	for id := range rc.seen {
-		if _, ok := committed[id]; !ok {
-			t.Errorf("an event was delivered for %s, which is not a committed installation", id)
-		}
-	}
 	t.Logf("%d installs confirmed (%d committed), %d events, %d requests to the receiver (%d duplicates)",
 		len(confirmedIDs), len(committed), events, rc.requests, rc.requests-len(rc.bodyOf))
 }

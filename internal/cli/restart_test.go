@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"context"
 	"database/sql"
 	"fmt"
 	"net/http"
@@ -10,8 +9,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/pgtest"
@@ -31,7 +28,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 	}
 	t.Cleanup(func() { c.Stop() })
 
-	rc := &serialReceiver{bodyOf: map[string]string{}, seen: map[string][]int64{}, installed: map[string]bool{}}
+	rc := newReceiver()
 	hooks := httptest.NewServer(rc)
 	t.Cleanup(hooks.Close)
 	s := testkit.Start(t, func(m *cli.Main) {
@@ -41,24 +38,7 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		m.ConfigPath = shortConfig(t, t.TempDir())
 		m.WebhookAllowPrivate = true
 	})
-	ctx := context.Background()
-	man := testkit.Manifest("https://app.example/callback")
-	man.WebhookURL = hooks.URL + "/hooks"
-	app, err := s.Registry.CreateApp(ctx, man)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc.wh, err = standardwebhooks.NewWebhook(app.WebhookSecret); err != nil {
-		t.Fatal(err)
-	}
-	tenants := make([][]string, workers)
-	for w := range workers {
-		email := fmt.Sprintf("worker%d@example.com", w)
-		s.User(t, email)
-		for i := range perUser {
-			tenants[w] = append(tenants[w], s.Tenant(t, fmt.Sprintf("W%d tenant %03d", w, i), email).ID)
-		}
-	}
+	app, tenants := seedFleet(t, s.Main, rc, hooks.URL, workers, perUser)
 
 	var (
 		mu           sync.Mutex
@@ -152,46 +132,8 @@ func TestPostgresRestartUnderLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var left int
-		if err := pg.QueryRow(`SELECT count(*) FROM events WHERE delivery <> 'delivered'`).Scan(&left); err != nil {
-			t.Fatal(err)
-		}
-		if left == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d events undelivered 30s after the load", left)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	committed := map[string]bool{}
-	rows, err := pg.Query(`SELECT id FROM installations`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id string
-		rows.Scan(&id)
-		committed[id] = true
-	}
-	rows.Close()
-	rc.mu.Lock()
-	defer rc.mu.Unlock()
-	for _, p := range rc.problems {
-		t.Error(p)
-	}
-	for id := range confirmed {
-		if !committed[id] {
-			t.Errorf("install %s was confirmed but is not in the database", id)
-		}
-	}
-	for id := range committed {
-		if !rc.installed[id] {
-			t.Errorf("installation %s committed but its app.installed never arrived", id)
-		}
-	}
+	waitDrained(t, pg, rc, 30*time.Second)
+	committed := checkNothingLost(t, pg, rc, confirmed)
 	t.Logf("statuses %v; first install %s after the database returned; %d committed, all delivered",
 		statuses, recovered.Round(time.Millisecond), len(committed))
 }
