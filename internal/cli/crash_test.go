@@ -63,9 +63,7 @@ func (rc *serialReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rc.problems = append(rc.problems, "webhook-id "+id+" came with two different bodies")
 	}
 	rc.bodyOf[id] = string(body)
-	if rc.received != nil {
-		rc.received[id]++
-	}
+	rc.received[id]++
 	var ev webhook.Body
 	if err := json.Unmarshal(body, &ev); err != nil || ev.ID != id {
 		rc.problems = append(rc.problems, fmt.Sprintf("body %s: %v (id vs webhook-id %s)", body, err, id))

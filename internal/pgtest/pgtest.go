@@ -212,9 +212,9 @@ func (c *Cluster) Resume() error {
 
 // Halt stops the server at once (an immediate shutdown, as a crash would),
 // keeping its data for Resume.
-func (c *Cluster) Halt() error {
+func (c *Cluster) Halt() {
 	if c.cmd == nil || c.cmd.Process == nil {
-		return nil
+		return
 	}
 	c.cmd.Process.Signal(syscall.SIGQUIT)
 	select {
@@ -224,7 +224,6 @@ func (c *Cluster) Halt() error {
 		<-c.done
 	}
 	c.cmd = nil
-	return nil
 }
 
 // Stop halts the server and removes its files.
