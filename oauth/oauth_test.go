@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/doorwayhq/doorway/internal/testkit"
+	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/registry"
 )
 
@@ -338,6 +339,35 @@ func TestClientAuthentication(t *testing.T) {
 	p = x.s.Form(t, "/oauth2/token", basic(x.app), bad, nil)
 	if p.Status != 400 || !strings.Contains(p.Body, "invalid_grant") {
 		t.Fatalf("after the wait, right secret = %d %s, want 400 invalid_grant (unknown instance)", p.Status, p.Body)
+	}
+}
+
+// TestSecretRotationReachesTheTokenEndpoint: a rotated-in secret works at
+// once, and one revoked with no overlap is refused within ClientCacheFor,
+// although the endpoint had just accepted it.
+func TestSecretRotationReachesTheTokenEndpoint(t *testing.T) {
+	x := newSetup(t)
+	// client_credentials for an unknown instance: 400 invalid_grant once the
+	// client is authenticated, 401 when it is not.
+	probe := func(sec string) int {
+		app := *x.app
+		app.ClientSecret = sec
+		return x.s.Form(t, "/oauth2/token", basic(&app), url.Values{"grant_type": {"client_credentials"}, "instance_id": {"ins_x"}}, nil).Status
+	}
+	old := x.app.ClientSecret
+	if got := probe(old); got != 400 {
+		t.Fatalf("the current secret = %d, want 400 (authenticated)", got)
+	}
+	fresh, err := x.s.Registry.RotateSecrets(context.Background(), x.app.App.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := probe(fresh.ClientSecret); got != 400 {
+		t.Fatalf("the new secret right after rotation = %d, want 400 (authenticated)", got)
+	}
+	x.s.Clock.Advance(oauth.ClientCacheFor)
+	if got := probe(old); got != 401 {
+		t.Fatalf("the revoked secret %s after rotation = %d, want 401", oauth.ClientCacheFor, got)
 	}
 }
 

@@ -56,6 +56,8 @@ type Server struct {
 	Catalog  doorway.Catalog
 	TokenTTL time.Duration // oauth2 access tokens
 	Grace    time.Duration // refresh-token reuse grace window
+
+	clients clients
 }
 
 // Mount adds the endpoints to mux.
@@ -164,16 +166,11 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 		return nil, invalidClient("client authentication is required: send the app id and client secret with HTTP Basic, or as client_id and client_secret")
 	}
 	now := s.Now()
-	app, err := s.Store.App(ctx, id)
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	app, err := s.clients.check(ctx, s.Store, id, sec, now)
+	if err != nil {
 		return nil, serverError(err)
 	}
-	ok := err == nil && sec != ""
-	if ok {
-		if ok, err = s.secretMatches(ctx, id, sec, now); err != nil {
-			return nil, serverError(err)
-		}
-	}
+	ok := app != nil
 	if !ok {
 		wait, err := failures{s.Store}.fail(ctx, id, remoteHost(r), now)
 		if err != nil {
@@ -187,21 +184,6 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 		return nil, invalidClient("the client id or secret is wrong (client_id is the app id app_…, the secret starts with dwcs_)")
 	}
 	return &client{app: app}, nil
-}
-
-func (s *Server) secretMatches(ctx context.Context, appID, sec string, now time.Time) (bool, error) {
-	rows, err := s.Store.AppSecrets(ctx, appID)
-	if err != nil {
-		return false, err
-	}
-	h := secret.Hash(sec)
-	match := false
-	for _, row := range rows {
-		if row.Kind == doorway.ClientSecret && row.ValidAt(now) && secret.Equal(row.Hash, h) {
-			match = true
-		}
-	}
-	return match, nil
 }
 
 func remoteHost(r *http.Request) string {

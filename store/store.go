@@ -178,6 +178,14 @@ type Store interface {
 	// oldExpireAt.
 	RotateSigningKeys(ctx context.Context, fresh *doorway.SigningKey, oldExpireAt time.Time) error
 
+	// ImportInstallations writes installations made elsewhere (moving a
+	// platform's existing installs into Doorway, or a benchmark's fleet)
+	// in one transaction, each with its install grant (Installation.GrantID,
+	// no expiry, the installation's permissions) and, when EventID is set,
+	// its app.installed event, pending and due at once. ErrConflict: an id,
+	// or an (app, tenant, mode), exists already; nothing is written then.
+	ImportInstallations(ctx context.Context, items []Import) error
+
 	// Ping checks that the database answers (a node's readiness).
 	Ping(ctx context.Context) error
 
@@ -188,6 +196,12 @@ type Store interface {
 type Membership struct {
 	Tenant doorway.Tenant
 	Role   doorway.Role
+}
+
+// Import is one installation for ImportInstallations.
+type Import struct {
+	Installation doorway.Installation
+	EventID      string // "": no event
 }
 
 // Decision ends an install request.

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -123,6 +126,24 @@ func addServeFlags(cmd *cobra.Command, m *Main) {
 	cmd.Flags().BoolVar(&m.WebhookAllowPrivate, "webhook-allow-private", false,
 		"deliver webhooks to loopback and private addresses too (off: only public addresses, so an app cannot aim Doorway at your network)")
 	cmd.Flags().StringVar(&m.AdminToken, "admin-token", "", "bearer token for the admin JSON API at /admin/v1/ (unset: the API is off); prefer DOORWAY_ADMIN_TOKEN")
+	cmd.Flags().StringVar(&m.PprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (unset: off); keep it on loopback, it shows the process's memory")
+}
+
+// serveProfiler serves net/http/pprof on its own listener, apart from the
+// public handler, so it is never reachable through the issuer's address.
+func serveProfiler(addr string) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--pprof-addr %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	return func() { srv.Close() }, nil
 }
 
 // serve runs m until a signal.
@@ -134,6 +155,14 @@ func serve(cmd *cobra.Command, m *Main) error {
 		return err
 	}
 	defer m.Close()
+	if m.PprofAddr != "" {
+		stopProfiler, err := serveProfiler(m.PprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stopProfiler()
+		m.Logger.Info("profiler", "url", "http://"+m.PprofAddr+"/debug/pprof/")
+	}
 	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", postgres.Redact(m.DB), "startup", time.Since(start).Round(time.Millisecond))
 	<-ctx.Done()
 	m.Logger.Info("shutting down")

@@ -53,6 +53,7 @@ type Main struct {
 	Logger        *slog.Logger     // default: text to stderr
 	Mounts        []web.Mounter    // extra routes (the demo's sample app)
 	AdminToken    string           // enables the admin JSON API at /admin/v1/
+	PprofAddr     string           // serve: net/http/pprof on this address
 	// WebhookAllowPrivate lets webhooks go to loopback and private
 	// addresses (a platform whose apps run on its own network; the demo).
 	WebhookAllowPrivate bool

@@ -116,19 +116,26 @@ type Cluster struct {
 	Port int
 	URL  string // superuser URL of the "postgres" database
 
-	bin  string
-	cred *syscall.Credential
-	cmd  *exec.Cmd
-	done chan error
+	bin      string
+	settings []string // -c name=value, after the defaults
+	cred     *syscall.Credential
+	cmd      *exec.Cmd
+	done     chan error
 }
 
-// Start initialises and starts a cluster.
-func Start() (*Cluster, error) {
+// Start initialises and starts a cluster made for tests: fsync and full
+// page writes are off, since its data is thrown away.
+func Start() (*Cluster, error) { return StartWith() }
+
+// StartWith is Start with server settings (name=value) that override the
+// test defaults, such as "fsync=on" for a benchmark that should pay what
+// a production server pays.
+func StartWith(settings ...string) (*Cluster, error) {
 	bin, err := binDir()
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{bin: bin}
+	c := &Cluster{bin: bin, settings: settings}
 	if os.Geteuid() == 0 {
 		// initdb and postgres refuse to run as root.
 		if c.cred, err = unprivileged(); err != nil {
@@ -172,9 +179,13 @@ func (c *Cluster) socketDir() string { return filepath.Join(c.Dir, "sock") }
 // Resume starts the server on the cluster's data, port and socket, and
 // waits until it accepts connections.
 func (c *Cluster) Resume() error {
-	c.cmd = c.command("postgres", "-D", c.dataDir(), "-p", strconv.Itoa(c.Port), "-k", c.socketDir(),
+	args := []string{"-D", c.dataDir(), "-p", strconv.Itoa(c.Port), "-k", c.socketDir(),
 		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=400", "-c", "shared_buffers=64MB")
+		"-c", "max_connections=400", "-c", "shared_buffers=64MB"}
+	for _, s := range c.settings {
+		args = append(args, "-c", s) // the last -c of a name wins
+	}
+	c.cmd = c.command("postgres", args...)
 	log, err := os.Create(filepath.Join(c.Dir, "postgres.log"))
 	if err != nil {
 		return err

@@ -16,6 +16,14 @@
 //   - busy_timeout=5000: the CLI and the server share the file; a short
 //     wait beats an error.
 //   - foreign_keys=1: SQLite leaves them off by default.
+//   - wal_autocheckpoint=0 on the writer: a checkpoint copies the WAL back
+//     into the database file and fsyncs it, which took the one writer away
+//     from every other write for milliseconds at a time. A background
+//     connection checkpoints instead (PASSIVE, so it never blocks the
+//     writer or readers), every checkpointEvery.
+//
+// Statements are prepared once per connection (see sqlstore.Dialect):
+// SQLite otherwise parses the text on every run.
 package sqlite
 
 import (
@@ -57,6 +65,7 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -89,7 +98,48 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	n := max(4, 2*runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return sqlstore.New(w, r, dialect), nil
+
+	cq := url.Values{}
+	cq.Add("_pragma", "busy_timeout(5000)")
+	cq.Add("_pragma", "synchronous("+sync+")")
+	c, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, err
+	}
+	c.SetMaxOpenConns(1)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go checkpoint(c, stop, done)
+	db := sqlstore.New(w, r, dialect)
+	db.OnClose(func() {
+		close(stop)
+		<-done
+		c.Close()
+	})
+	return db, nil
+}
+
+// checkpointEvery is how often the background connection checkpoints the
+// WAL. A second of writes at full speed is a few MB of WAL.
+const checkpointEvery = time.Second
+
+// checkpoint moves committed pages from the WAL into the database file
+// until stop is closed. PASSIVE: it copies what no reader still needs and
+// never waits for the writer or a reader.
+func checkpoint(c *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 // Migrate applies pending migrations and returns their names; Open does
@@ -111,6 +161,8 @@ func Migrate(ctx context.Context, path string) ([]string, error) {
 var dialect = sqlstore.Dialect{
 	Unique:     func(err error) bool { return strings.Contains(err.Error(), "UNIQUE constraint failed") },
 	ForeignKey: func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY constraint failed") },
+	// SQLite parses a statement's text on every unprepared run.
+	Prepare: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
 	// row locks.
 	ClaimEvents: `UPDATE events SET lease_owner = $1, lease_until = $2

@@ -36,7 +36,7 @@ func parseList(s, what string) ([]string, error) {
 	return l, nil
 }
 
-func insertEvent(ctx context.Context, tx *sql.Tx, id, typ string, inst *doorway.Installation, userID string, seq int64, state string, now time.Time) error {
+func insertEvent(ctx context.Context, tx txn, id, typ string, inst *doorway.Installation, userID string, seq int64, state string, now time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode,
 		permissions, sequence, state, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		id, typ, inst.AppID, inst.ID, inst.TenantID, userID, inst.Mode, list(inst.Permissions), seq, state, ms(now), ms(now))
@@ -63,9 +63,9 @@ func (db *DB) installations(ctx context.Context, query string, args ...any) ([]d
 
 // transition moves an installation from one of the statuses in from to
 // status to and writes its event, in one transaction.
-func (db *DB) transition(ctx context.Context, id, to, where, eventType, userID, eventID string, now time.Time, also func(*sql.Tx) error) (*doorway.Installation, error) {
+func (db *DB) transition(ctx context.Context, id, to, where, eventType, userID, eventID string, now time.Time, also func(txn) error) (*doorway.Installation, error) {
 	var inst *doorway.Installation
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		var seq int64
 		var err error
 		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, `UPDATE installations
@@ -105,7 +105,7 @@ func (db *DB) CompleteSetup(ctx context.Context, id, eventID string, now time.Ti
 
 func (db *DB) Uninstall(ctx context.Context, id, userID, eventID string, now time.Time) (*doorway.Installation, error) {
 	return db.transition(ctx, id, string(doorway.Uninstalled), `status <> 'uninstalled'`,
-		doorway.EventUninstalled, userID, eventID, now, func(tx *sql.Tx) error {
+		doorway.EventUninstalled, userID, eventID, now, func(tx txn) error {
 			_, err := tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE installation_id = $2 AND revoked_at IS NULL`, ms(now), id)
 			return err
 		})

@@ -52,7 +52,7 @@ func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
 // ClaimEvents runs the backend's claim statement in a write transaction.
 func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error) {
 	var out []doorway.Event
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		var err error
 		out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
 		return err
@@ -66,7 +66,7 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 
 func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
 	lost := false
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		a.Dispatcher = owner
 		err := tx.QueryRowContext(ctx, `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
 			error, response, latency_us, at, outcome, next_at, dispatcher)
@@ -108,7 +108,8 @@ func (db *DB) ReleaseEvents(ctx context.Context, owner string, due time.Time, id
 		args = append(args, id)
 		in[i] = fmt.Sprintf("$%d", i+3)
 	}
-	_, err := db.w.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = CASE WHEN next_attempt_at > $1 THEN next_attempt_at ELSE $1 END
+	// Unprepared: the text differs with len(ids).
+	_, err := db.w.DB.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = CASE WHEN next_attempt_at > $1 THEN next_attempt_at ELSE $1 END
 		WHERE lease_owner = $2 AND id IN (`+strings.Join(in, ", ")+`)`, args...)
 	return err
 }
@@ -154,7 +155,7 @@ func (db *DB) WebhookDisabled(ctx context.Context, appID, url string) (time.Time
 
 func (db *DB) EnableWebhooks(ctx context.Context, appID string, now time.Time) (int, error) {
 	var n int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_disabled WHERE app_id = $1`, appID); err != nil {
 			return err
 		}
@@ -171,7 +172,7 @@ func (db *DB) EnableWebhooks(ctx context.Context, appID string, now time.Time) (
 
 func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
 	var total int64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		for _, q := range []string{
 			`DELETE FROM sessions WHERE expires_at < $1`,
 			`DELETE FROM install_requests WHERE expires_at < $1`,

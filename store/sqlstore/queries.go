@@ -42,7 +42,7 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (*doorway.User, err
 }
 
 func (db *DB) CreateTenant(ctx context.Context, t *doorway.Tenant, ownerID string) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)`, t.ID, t.Name, ms(t.CreatedAt)); err != nil {
 			return db.conflict(err, "tenant "+t.ID)
 		}
@@ -123,7 +123,7 @@ func (db *DB) CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVer
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO apps (id, live_version_id, test_version_id, created_at) VALUES ($1, $2, $3, $4)`,
 			app.ID, app.LiveVersionID, app.TestVersionID, ms(app.CreatedAt)); err != nil {
 			return db.conflict(err, "app "+app.ID)
@@ -136,7 +136,7 @@ func (db *DB) CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVer
 	})
 }
 
-func insertSecrets(ctx context.Context, tx *sql.Tx, secrets []doorway.AppSecret) error {
+func insertSecrets(ctx context.Context, tx txn, secrets []doorway.AppSecret) error {
 	for _, s := range secrets {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO app_secrets (id, app_id, kind, hash, sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			s.ID, s.AppID, s.Kind, s.Hash, s.Sealed, ms(s.CreatedAt), nullMS(s.ExpiresAt)); err != nil {
@@ -163,7 +163,7 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			v.ID, v.AppID, v.Version, manifest, ms(v.CreatedAt))
 		if err != nil && db.d.ForeignKey(err) {
@@ -212,7 +212,7 @@ func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersi
 }
 
 func (db *DB) RotateAppSecrets(ctx context.Context, appID string, fresh []doorway.AppSecret, oldExpireAt time.Time) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		for _, s := range fresh {
 			if _, err := tx.ExecContext(ctx, `UPDATE app_secrets SET expires_at = $1
 				WHERE app_id = $2 AND kind = $3 AND (expires_at IS NULL OR expires_at > $4)`,
@@ -311,7 +311,7 @@ func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID stri
 
 func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
 	var inst *doorway.Installation
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		var r doorway.InstallRequest
 		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = $1, decided_at = $2
 			WHERE id = $3 AND decision = '' AND expires_at > $4

@@ -34,6 +34,8 @@ type Dialect struct {
 	// the lease's end, $3 now and $4 the limit; it returns EventColumns.
 	// Only the lowest pending sequence of an installation may be claimed.
 	ClaimEvents string
+	// Prepare: prepare each statement once per connection and reuse it.
+	Prepare bool
 }
 
 // EventColumns are the columns a ClaimEvents statement returns, in order.
@@ -42,15 +44,29 @@ const EventColumns = eventCols
 // DB is a store.Store on two pools: w for writes and r for reads. A
 // backend with one pool passes it twice.
 type DB struct {
-	w, r *sql.DB
-	d    Dialect
+	w, r    *pool
+	d       Dialect
+	onClose []func()
 }
 
+// OnClose has Close run f first (a backend's own background work).
+func (db *DB) OnClose(f func()) { db.onClose = append(db.onClose, f) }
+
 // New returns the store over w and r.
-func New(w, r *sql.DB, d Dialect) *DB { return &DB{w: w, r: r, d: d} }
+func New(w, r *sql.DB, d Dialect) *DB {
+	db := &DB{w: &pool{DB: w, prepare: d.Prepare}, d: d}
+	db.r = db.w
+	if r != w {
+		db.r = &pool{DB: r, prepare: d.Prepare}
+	}
+	return db
+}
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	for _, f := range db.onClose {
+		f()
+	}
 	err := db.w.Close()
 	if db.r != db.w {
 		if rerr := db.r.Close(); err == nil {
@@ -67,13 +83,19 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // tx runs fn in a write transaction.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+func (db *DB) tx(ctx context.Context, fn func(txn) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	var missed []string
+	defer func() {
+		tx.Rollback()
+		for _, q := range missed {
+			db.w.stmt(ctx, q)
+		}
+	}()
+	if err := fn(txn{tx, db.w, &missed}); err != nil {
 		return err
 	}
 	return tx.Commit()

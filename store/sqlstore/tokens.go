@@ -11,21 +11,21 @@ import (
 	"github.com/doorwayhq/doorway/store"
 )
 
-func insertGrant(ctx context.Context, tx *sql.Tx, g *doorway.Grant) error {
+func insertGrant(ctx context.Context, tx txn, g *doorway.Grant) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate,
 		ms(g.CreatedAt), nullMS(g.RevokedAt))
 	return err
 }
 
-func insertRefresh(ctx context.Context, tx *sql.Tx, rt *doorway.RefreshToken) error {
+func insertRefresh(ctx context.Context, tx txn, rt *doorway.RefreshToken) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)`,
 		rt.Hash, rt.GrantID, ms(rt.CreatedAt))
 	return err
 }
 
 func (db *DB) CreateGrant(ctx context.Context, g *doorway.Grant) error {
-	return db.tx(ctx, func(tx *sql.Tx) error { return insertGrant(ctx, tx, g) })
+	return db.tx(ctx, func(tx txn) error { return insertGrant(ctx, tx, g) })
 }
 
 const grantCols = `id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at`
@@ -73,7 +73,7 @@ func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, err
 
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
 	var refused error
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1, grant_id = $2
 			WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
 			AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'`,
@@ -127,7 +127,7 @@ func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshTo
 func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Grant, error) {
 	var g *doorway.Grant
 	var refused error
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		var rotated sql.NullInt64
 		var grantID string
 		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = $1`, x.Hash).Scan(&grantID, &rotated)
@@ -177,7 +177,7 @@ func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.
 	t := doorway.InstallToken{Hash: hash, AppID: appID, UsedAt: now}
 	var created, expires int64
 	var used sql.NullInt64
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(tx txn) error {
 		err := tx.QueryRowContext(ctx, `SELECT mode, created_at, expires_at, used_at FROM install_tokens
 			WHERE hash = $1 AND app_id = $2`, hash, appID).Scan(&t.Mode, &created, &expires, &used)
 		if err != nil {
@@ -223,7 +223,7 @@ func (db *DB) SigningKeys(ctx context.Context) ([]doorway.SigningKey, error) {
 }
 
 func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldExpireAt time.Time) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET expires_at = $1 WHERE expires_at IS NULL`, ms(oldExpireAt)); err != nil {
 			return err
 		}
@@ -234,7 +234,7 @@ func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldE
 }
 
 func (db *DB) RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error {
-	return db.tx(ctx, func(tx *sql.Tx) error {
+	return db.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = $1 WHERE id = $2 AND grant_id = $3 AND status <> 'uninstalled'`,
 			g.ID, g.InstallationID, oldID)
 		if err != nil {

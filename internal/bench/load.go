@@ -1,0 +1,203 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// client is the one HTTP client every scenario, and the floor, is driven
+// with: keep-alive connections, at most conns of them, no redirects
+// followed (the install flow reads its Location headers).
+func client(conns int) *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// worker is one closed-loop client goroutine.
+type worker struct {
+	id   int
+	c    *http.Client
+	rand *rand.Rand
+	reqs int // HTTP requests made by the current operation
+}
+
+func newRand(i int) *rand.Rand {
+	return rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano())))
+}
+
+// do sends req and reads the whole answer; a status other than want is an
+// error that quotes the start of the body.
+func (w *worker) do(req *http.Request, want int) (*http.Response, []byte, error) {
+	w.reqs++
+	resp, err := w.c.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
+	}
+	if resp.StatusCode != want {
+		return nil, nil, fmt.Errorf("%s %s: %s, want %d: %.200s", req.Method, req.URL.Path, resp.Status, want, body)
+	}
+	return resp, body, nil
+}
+
+// result is one scenario's measurement.
+type result struct {
+	ops      int // completed operations
+	reqs     int // HTTP requests they made
+	errs     int
+	firstErr string
+	elapsed  time.Duration
+	lat      []time.Duration // per completed operation, sorted
+	peakRSS  int64
+}
+
+func (r *result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ops) / r.elapsed.Seconds()
+}
+
+func (r *result) reqRate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.reqs) / r.elapsed.Seconds()
+}
+
+// pct returns the p-th percentile latency (0 < p ≤ 100), nearest rank.
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+// drive runs op on conns goroutines for warmup plus d, counting only what
+// completes after the warmup. It shows a progress line on stderr.
+func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error) *result {
+	var (
+		measuring atomic.Bool
+		ops, errs atomic.Int64
+		mu        sync.Mutex
+		res       = &result{}
+		wg        sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lats := make([][]time.Duration, conns)
+	reqs := make([]int, conns)
+	for i := range conns {
+		wg.Go(func() {
+			w := &worker{id: i, c: c, rand: newRand(i)}
+			for ctx.Err() == nil {
+				w.reqs = 0
+				began := time.Now()
+				err := op(w)
+				took := time.Since(began)
+				if !measuring.Load() || ctx.Err() != nil {
+					continue
+				}
+				reqs[i] += w.reqs
+				if err != nil {
+					errs.Add(1)
+					mu.Lock()
+					if res.firstErr == "" {
+						res.firstErr = err.Error()
+					}
+					mu.Unlock()
+					continue
+				}
+				ops.Add(1)
+				lats[i] = append(lats[i], took)
+			}
+		})
+	}
+	p := newProgress(label)
+	p.show(func() string { return "warming up" })
+	select {
+	case <-time.After(warmup):
+	case <-ctx.Done():
+	}
+	measuring.Store(true)
+	began := time.Now()
+	tick := time.NewTicker(time.Second)
+	deadline := time.After(d)
+loop:
+	for {
+		select {
+		case <-tick.C:
+			p.show(func() string {
+				s := time.Since(began).Seconds()
+				return fmt.Sprintf("%3.0fs/%.0fs  %s/s  errors %d", s, d.Seconds(), thousands(float64(ops.Load())/s), errs.Load())
+			})
+		case <-deadline:
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	tick.Stop()
+	res.elapsed = time.Since(began)
+	measuring.Store(false)
+	cancel()
+	wg.Wait()
+	res.ops, res.errs = int(ops.Load()), int(errs.Load())
+	for i := range conns {
+		res.lat = append(res.lat, lats[i]...)
+		res.reqs += reqs[i]
+	}
+	slices.Sort(res.lat)
+	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d", thousands(res.rate()), ms(res.pct(99)), res.errs))
+	return res
+}
+
+// progress is the line a scenario shows while it runs: rewritten in place
+// on a terminal, one line at the start and one at the end elsewhere (CI
+// logs).
+type progress struct {
+	label string
+	tty   bool
+}
+
+func newProgress(label string) *progress {
+	fi, err := os.Stderr.Stat()
+	return &progress{label: label, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+}
+
+func (p *progress) show(line func() string) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K  %-44s %s", p.label, line())
+	}
+}
+
+func (p *progress) done(summary string) {
+	if p.tty {
+		fmt.Fprintf(os.Stderr, "\r\033[K")
+	}
+	fmt.Fprintf(os.Stderr, "  %-44s %s\n", p.label, summary)
+}
+
+// note prints a progress message of the harness itself.
+func note(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}

@@ -1,0 +1,168 @@
+// Command bench is Doorway's load harness (make bench, make bench-quick).
+//
+// It builds doorway, seeds a fleet of users, tenants, apps and
+// installations through the store, starts a real `doorway serve` on
+// loopback and drives it over HTTP with a Go client, closed-loop, from a
+// fixed number of connections. The server and the harness share the
+// machine, as a platform's load balancer and Doorway would not, so the
+// absolute figures are a lower bound.
+//
+// Absolute figures on shared machines also drift from run to run, so the
+// same client with the same connections and duration first drives a floor:
+// a minimal net/http handler in its own process answering a JSON body the
+// size of a token response. Every figure is printed as a ratio to it.
+//
+//	go run ./internal/bench             # the full run, about 4 minutes
+//	go run ./internal/bench -quick      # about 30 s: does everything run?
+//	go run ./internal/bench -profile p  # CPU and allocation profiles of a and b
+//
+// The exit status is 1 when a scenario had errors or did nothing, so CI
+// can run -quick to prove the harness works (not how fast it is).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	quick            bool
+	duration, warmup time.Duration
+	conns            int
+	stores           []string
+	tenants          int // users, each owning one tenant
+	fleet            int // installations before the first round
+	grow             int // installations in the growth round (0: none)
+	backlog          int // webhook events queued for the drain
+	growStores       []string
+	profile          string // directory for pprof files, "" for none
+	markdown         string // file for the Markdown table, "" for none
+}
+
+func main() {
+	if addr := os.Getenv(floorEnv); addr != "" {
+		serveFloor(addr)
+		return
+	}
+	o := options{}
+	var stores, growStores string
+	flag.BoolVar(&o.quick, "quick", false, "a short run (about 30 s) that proves every scenario works; for CI")
+	flag.DurationVar(&o.duration, "duration", 8*time.Second, "how long each scenario is measured")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measurement, not counted")
+	flag.IntVar(&o.conns, "conns", 32, "connections (and client goroutines) driving the server")
+	flag.StringVar(&stores, "stores", "sqlite,postgres", "backends to measure, in order")
+	flag.IntVar(&o.tenants, "tenants", 10_000, "users, each owning one tenant, to install into")
+	flag.IntVar(&o.fleet, "fleet", 10_000, "installations present during the first round")
+	flag.IntVar(&o.grow, "grow", 1_000_000, "installations present during the growth round (g); 0 skips it")
+	flag.StringVar(&growStores, "grow-stores", "sqlite", "backends that also run the growth round")
+	flag.IntVar(&o.backlog, "backlog", 10_000, "webhook events queued before the drain (f)")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of scenarios a and b to this directory")
+	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+
+			"Measures a real doorway serve over loopback against a minimal net/http floor\n"+
+			"and prints one table; figures are also given as ratios to the floor.\n"+
+			"PostgreSQL runs on a throwaway cluster from the machine's own binaries\n"+
+			"(Debian: apt-get install postgresql), or on DOORWAY_BENCH_POSTGRES_URL.\n\nFlags:\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if o.quick {
+		quick := map[string]func(){
+			"duration": func() { o.duration = 1500 * time.Millisecond },
+			"warmup":   func() { o.warmup = 300 * time.Millisecond },
+			"tenants":  func() { o.tenants = 600 },
+			"fleet":    func() { o.fleet = 600 },
+			"grow":     func() { o.grow = 6_000 },
+			"backlog":  func() { o.backlog = 500 },
+		}
+		for name, apply := range quick {
+			if !set[name] {
+				apply()
+			}
+		}
+	}
+	o.stores = split(stores)
+	o.growStores = split(growStores)
+	if err := o.check(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := run(ctx, o)
+	if rep != nil {
+		rep.print(os.Stdout)
+		if o.markdown != "" {
+			if werr := os.WriteFile(o.markdown, []byte(rep.markdown()), 0o644); werr != nil {
+				fmt.Fprintln(os.Stderr, "bench:", werr)
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	if bad := rep.failures(); len(bad) > 0 {
+		fmt.Fprintln(os.Stderr, "bench: failed:\n  "+strings.Join(bad, "\n  "))
+		os.Exit(1)
+	}
+}
+
+func split(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (o options) check() error {
+	for _, s := range append(append([]string{}, o.stores...), o.growStores...) {
+		if s != "sqlite" && s != "postgres" {
+			return fmt.Errorf("unknown store %q: use sqlite and/or postgres", s)
+		}
+	}
+	switch {
+	case len(o.stores) == 0:
+		return fmt.Errorf("-stores is empty: name sqlite and/or postgres")
+	case o.conns < 1 || o.conns > 1024:
+		return fmt.Errorf("-conns %d: use 1 to 1024", o.conns)
+	case o.duration < 100*time.Millisecond:
+		return fmt.Errorf("-duration %s is too short to measure anything; use at least 100ms", o.duration)
+	case o.tenants < o.conns:
+		return fmt.Errorf("-tenants %d: need at least one per connection (%d)", o.tenants, o.conns)
+	case o.fleet < 1 || o.fleet > o.tenants:
+		return fmt.Errorf("-fleet %d: use 1 to -tenants (%d); the fleet is one app in each tenant", o.fleet, o.tenants)
+	case o.grow != 0 && o.grow <= o.fleet:
+		return fmt.Errorf("-grow %d must exceed -fleet %d (or be 0 to skip the growth round)", o.grow, o.fleet)
+	case o.backlog < 1 || o.backlog > o.tenants:
+		return fmt.Errorf("-backlog %d: use 1 to -tenants (%d)", o.backlog, o.tenants)
+	}
+	return nil
+}
+
+// machine describes where the run happened, for the table's heading.
+func machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d cores (%s), %s/%s, %s", runtime.NumCPU(), model, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+)
+
+// report is a whole run's results.
+type report struct {
+	o         options
+	machine   string
+	date      time.Time
+	floor     *result
+	floorSize int
+	stores    []*storeResult
+}
+
+// storeResult is one backend's results.
+type storeResult struct {
+	name             string
+	startup, restart time.Duration // exec → healthy: empty database, seeded one
+	idleRSS          int64
+	first, grown     *round
+	refresh          *result
+	introspect       *result
+	guard            testing.BenchmarkResult
+	guardRefused     int64
+	drain            float64 // f: deliveries/s
+}
+
+// round is a and b at one fleet size.
+type round struct {
+	installations int
+	token         *result
+	install       *result
+	lags          []time.Duration // b's installs: commit → webhook arrival
+	undelivered   int
+}
+
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var out []byte
+	for i := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
+
+func ms(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d < 100*time.Microsecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < 10*time.Millisecond:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	}
+}
+
+func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
+
+func pctOf(l []time.Duration, p float64) time.Duration {
+	r := result{lat: l}
+	return r.pct(p)
+}
+
+// rows returns the table: a heading row, then one row per figure.
+func (rep *report) rows() [][]string {
+	rows := [][]string{{"scenario", "rate", "× floor", "p50", "p99", "errors", "server peak RSS"}}
+	if rep.floor == nil {
+		return rows
+	}
+	fl := rep.floor.reqRate()
+	ratio := func(v float64) string { return fmt.Sprintf("%.2f", v/fl) }
+	load := func(name, unit string, r *result, perReq bool) []string {
+		rate := thousands(r.rate()) + " " + unit
+		x := ratio(r.rate())
+		if perReq {
+			rate += fmt.Sprintf(" (%s req/s)", thousands(r.reqRate()))
+			x = ratio(r.reqRate())
+		}
+		return []string{name, rate, x, ms(r.pct(50)), ms(r.pct(99)), fmt.Sprint(r.errs), mb(r.peakRSS)}
+	}
+	rows = append(rows, load("floor: net/http handler, same client", "req/s", rep.floor, false))
+	for _, s := range rep.stores {
+		add := func(row []string) { rows = append(rows, append([]string{s.name + " " + row[0]}, row[1:]...)) }
+		r := s.first
+		if r == nil {
+			continue
+		}
+		n := thousands(float64(r.installations))
+		if r.token != nil {
+			add(load("a instance token ("+n+" installations)", "req/s", r.token, false))
+		}
+		if r.install != nil {
+			add(load("b full install ("+n+" installations)", "installs/s", r.install, true))
+		}
+		if s.refresh != nil {
+			add(load("c refresh with rotation", "req/s", s.refresh, false))
+		}
+		if s.introspect != nil {
+			add(load("d introspection", "req/s", s.introspect, false))
+		}
+		if s.guard.N > 0 {
+			per := time.Duration(s.guard.NsPerOp())
+			v := 1e9 / float64(max(s.guard.NsPerOp(), 1))
+			add([]string{"e guard verifications (in-process, all cores)", thousands(v) + " /s", ratio(v), per.String() + "/op", "", fmt.Sprint(s.guardRefused), ""})
+		}
+		if s.drain > 0 {
+			add([]string{"f webhook backlog drain", thousands(s.drain) + " deliveries/s", ratio(s.drain), "", "", "", ""})
+		}
+		if len(r.lags) > 0 {
+			add([]string{"f outbox lag during b (commit → receiver)", "", "", ms(pctOf(r.lags, 50)), ms(pctOf(r.lags, 99)),
+				fmt.Sprintf("%d lost", r.undelivered), ""})
+		}
+		if g := s.grown; g != nil && g.token != nil && g.install != nil {
+			gn := thousands(float64(g.installations))
+			row := load("g a with "+gn+" installations", "req/s", g.token, false)
+			row[1] += fmt.Sprintf(", %.2f× of a", g.token.rate()/r.token.rate())
+			add(row)
+			row = load("g b with "+gn+" installations", "installs/s", g.install, true)
+			row[1] += fmt.Sprintf(", %.2f× of b", g.install.rate()/r.install.rate())
+			add(row)
+		}
+		add([]string{"start → healthy (empty db; seeded db)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "idle " + mb(s.idleRSS)})
+	}
+	return rows
+}
+
+func (rep *report) heading() string {
+	o := rep.o
+	return fmt.Sprintf("Doorway load benchmark, %s\nmachine: %s\nload: %d connections, closed loop, %s per scenario after %s warm-up; "+
+		"the floor answers a %d-byte JSON body (the size of a's token response)",
+		rep.date.Format("2006-01-02 15:04 MST"), rep.machine, o.conns, o.duration, o.warmup, rep.floorSize)
+}
+
+func (rep *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\n%s\n\n", rep.heading())
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, r := range rep.rows() {
+		fmt.Fprintln(tw, strings.Join(r, "\t")+"\t")
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, t := range rep.targets() {
+		fmt.Fprintln(w, t)
+	}
+}
+
+func (rep *report) markdown() string {
+	var b strings.Builder
+	for _, line := range strings.Split(rep.heading(), "\n") {
+		fmt.Fprintf(&b, "%s  \n", line)
+	}
+	b.WriteString("\n")
+	for i, r := range rep.rows() {
+		fmt.Fprintf(&b, "| %s |\n", strings.Join(r, " | "))
+		if i == 0 {
+			b.WriteString(strings.Repeat("|---", len(r)) + "|\n")
+		}
+	}
+	b.WriteString("\n")
+	for _, t := range rep.targets() {
+		fmt.Fprintf(&b, "- %s\n", t)
+	}
+	return b.String()
+}
+
+// targets checks the targets; they are reported, not enforced.
+func (rep *report) targets() []string {
+	if rep.floor == nil {
+		return nil
+	}
+	fl := rep.floor.reqRate()
+	var out []string
+	check := func(ok bool, format string, args ...any) {
+		mark := "met   "
+		if !ok {
+			mark = "MISSED"
+		}
+		out = append(out, mark+" "+fmt.Sprintf(format, args...))
+	}
+	var sqlite, pg *storeResult
+	for _, s := range rep.stores {
+		switch s.name {
+		case "sqlite":
+			sqlite = s
+		case "postgres":
+			pg = s
+		}
+	}
+	if s := sqlite; s != nil && s.first != nil && s.first.token != nil && s.first.install != nil && s.introspect != nil && s.refresh != nil {
+		a, b, d := s.first.token, s.first.install, s.introspect
+		check(a.reqRate()/fl >= 0.5, "sqlite a ≥ 0.5× floor: %.2f×", a.reqRate()/fl)
+		check(d.reqRate()/fl >= 0.4, "sqlite d ≥ 0.4× floor: %.2f×", d.reqRate()/fl)
+		check(b.rate() >= 1500, "sqlite b ≥ 1,500 installs/s: %s", thousands(b.rate()))
+		worst := max(a.pct(99), b.pct(99)/time.Duration(max(1, b.reqs/max(1, b.ops))), s.refresh.pct(99), d.pct(99))
+		check(worst < 20*time.Millisecond, "sqlite p99 < 20 ms per request, a–d at %d connections: worst %s", rep.o.conns, ms(worst))
+		check(s.idleRSS < 40<<20, "idle RSS < 40 MB: %s", mb(s.idleRSS))
+		peak := max(a.peakRSS, b.peakRSS, s.refresh.peakRSS, d.peakRSS)
+		check(peak < 150<<20, "peak RSS under load < 150 MB: %s", mb(peak))
+		check(s.startup < 100*time.Millisecond, "start to healthy < 100 ms: %s (seeded database: %s)", ms(s.startup), ms(s.restart))
+		if g := s.grown; g != nil && g.token != nil && g.install != nil {
+			da, db := 1-g.token.rate()/a.rate(), 1-g.install.rate()/b.rate()
+			check(da <= 0.10 && db <= 0.10, "g ≤ 10%% drop from %s to %s installations: a %+.0f%%, b %+.0f%%",
+				thousands(float64(s.first.installations)), thousands(float64(g.installations)), -100*da, -100*db)
+		}
+		if p := pg; p != nil && p.first != nil && p.first.token != nil && p.first.install != nil {
+			ra, rb := a.rate()/p.first.token.rate(), b.rate()/p.first.install.rate()
+			check(ra <= 2 && rb <= 2, "postgres a and b within 2× of sqlite: sqlite is %.2f× (a) and %.2f× (b) of postgres", ra, rb)
+		}
+	}
+	return out
+}
+
+// failures lists what makes the run fail: errors, lost webhooks, refused
+// tokens. Speed never does.
+func (rep *report) failures() []string {
+	var out []string
+	bad := func(name string, r *result) {
+		if r != nil && r.errs > 0 {
+			out = append(out, fmt.Sprintf("%s: %d errors; the first: %s", name, r.errs, r.firstErr))
+		}
+	}
+	bad("floor", rep.floor)
+	for _, s := range rep.stores {
+		for _, r := range []*round{s.first, s.grown} {
+			if r == nil {
+				continue
+			}
+			bad(s.name+" a", r.token)
+			bad(s.name+" b", r.install)
+			if r.undelivered > 0 {
+				out = append(out, fmt.Sprintf("%s b: %d installs' webhooks did not arrive within 30 s", s.name, r.undelivered))
+			}
+		}
+		bad(s.name+" c", s.refresh)
+		bad(s.name+" d", s.introspect)
+		if s.guardRefused > 0 {
+			out = append(out, fmt.Sprintf("%s e: the guard refused %d valid tokens", s.name, s.guardRefused))
+		}
+	}
+	return out
+}

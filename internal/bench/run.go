@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/doorwayhq/doorway/internal/pgtest"
+)
+
+// postgresEnv names an existing PostgreSQL for the benchmark, instead of a
+// throwaway cluster; its user must be allowed to create databases.
+const postgresEnv = "DOORWAY_BENCH_POSTGRES_URL"
+
+// bench is one run: the floor and each store's rounds.
+type bench struct {
+	o   options
+	dir string
+	bin string
+	key string // master key
+	c   *http.Client
+	rc  *receiver
+	rep *report
+	pg  *pgtest.Cluster
+}
+
+func run(ctx context.Context, o options) (*report, error) {
+	rep := &report{o: o, machine: machine(), date: time.Now().UTC()}
+	dir, err := os.MkdirTemp("", "doorway-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	b := &bench{o: o, dir: dir, key: base64.StdEncoding.EncodeToString(raw), c: client(o.conns), rep: rep}
+	note("building doorway")
+	if b.bin, err = build(ctx, dir); err != nil {
+		return rep, err
+	}
+	if b.rc, err = newReceiver(); err != nil {
+		return rep, err
+	}
+	defer b.rc.close()
+	defer func() {
+		if b.pg != nil {
+			b.pg.Stop()
+		}
+	}()
+	for _, st := range o.stores {
+		if err := b.store(ctx, st); err != nil {
+			return rep, fmt.Errorf("%s: %w", st, err)
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+	}
+	return rep, nil
+}
+
+// database returns the DSN of a fresh, empty database for st.
+func (b *bench) database(ctx context.Context, st string) (string, error) {
+	if st == "sqlite" {
+		return filepath.Join(b.dir, "bench.db"), nil
+	}
+	base := os.Getenv(postgresEnv)
+	if base == "" {
+		note("starting a throwaway PostgreSQL (fsync on, synchronous_commit on: what production pays)")
+		c, err := pgtest.StartWith("fsync=on", "full_page_writes=on", "synchronous_commit=on", "shared_buffers=128MB")
+		if err != nil {
+			return "", fmt.Errorf("PostgreSQL is needed for -stores postgres: %v\n"+
+				"Install it (Debian: apt-get install postgresql), set %s, or run with -stores sqlite", err, postgresEnv)
+		}
+		b.pg, base = c, c.URL
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		return "", err
+	}
+	defer admin.Close()
+	name := "bench_" + strings.ToLower(rand.Text()[:10])
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		return "", fmt.Errorf("create database %s on %s: %w", name, base, err)
+	}
+	u := strings.Replace(base, "/postgres?", "/"+name+"?", 1)
+	if u == base {
+		return "", fmt.Errorf("%s: name the postgres database in the URL (…/postgres?…) so the benchmark can make its own", postgresEnv)
+	}
+	return u, nil
+}
+
+// store measures one backend: seed, the first round (a–f), and the growth
+// round (g) when asked for.
+func (b *bench) store(ctx context.Context, st string) error {
+	o := b.o
+	sr := &storeResult{name: st}
+	b.rep.stores = append(b.rep.stores, sr)
+	db, err := b.database(ctx, st)
+	if err != nil {
+		return err
+	}
+	note("%s: seeding %d users with a tenant each, %d installations", st, o.tenants, o.fleet)
+	m, err := open(ctx, db, b.key)
+	if err != nil {
+		return err
+	}
+	f, err := seed(ctx, m, o, b.rc.url)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(b.dir, st+".log")
+	srv, err := startDoorway(b.bin, db, b.key, logPath, o.profile != "")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if srv != nil {
+			srv.stop()
+		}
+	}()
+	time.Sleep(500 * time.Millisecond) // settle before measuring idle memory
+	sr.startup = srv.startup
+	sr.idleRSS, _ = srv.memory()
+
+	pairs := &atomic.Int64{}
+	sc := newScenarios(srv.url, f, b.rc, pairs, o.conns)
+	if b.rep.floor == nil {
+		// The floor answers a body the size of a's token response.
+		if err := sc.instanceToken(&worker{c: b.c, rand: newRand(0)}); err != nil {
+			return fmt.Errorf("a first token request: %w", err)
+		}
+		if err := b.floor(ctx, int(sc.bodySize.Load())); err != nil {
+			return err
+		}
+	}
+	round := func(label string, size int) (*round, error) {
+		r := &round{installations: size}
+		var err error
+		if r.token, err = b.scenario(ctx, srv, st+" a instance token", "a", sc.instanceToken); err != nil {
+			return r, err
+		}
+		if r.install, err = b.scenario(ctx, srv, st+" b full install", "b", sc.install); err != nil {
+			return r, err
+		}
+		r.lags, r.undelivered = b.waitLags()
+		return r, nil
+	}
+	first, err := round("first", f.size)
+	sr.first = first
+	if err != nil {
+		return err
+	}
+	if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "", sc.refreshRotation); err != nil {
+		return err
+	}
+	if sr.introspect, err = b.scenario(ctx, srv, st+" d introspection", "", sc.introspection); err != nil {
+		return err
+	}
+	p := newProgress(st + " e guard verifications (in-process)")
+	p.show(func() string { return "benchmarking" })
+	res, refused, err := sc.guardBenchmark()
+	if err != nil {
+		return err
+	}
+	sr.guard, sr.guardRefused = res, refused
+	p.done(fmt.Sprintf("%s/s, %s/op, %d refused", thousands(1e9/float64(max(res.NsPerOp(), 1))), time.Duration(res.NsPerOp()), refused))
+
+	// f: a backlog of events queued while the server was down, drained.
+	if err := srv.stop(); err != nil {
+		return err
+	}
+	srv = nil
+	if m, err = open(ctx, db, b.key); err != nil {
+		return err
+	}
+	err = f.queueBacklog(ctx, m.Store, o.backlog)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	before, _ := b.rc.received()
+	if srv, err = startDoorway(b.bin, db, b.key, logPath, o.profile != ""); err != nil {
+		return err
+	}
+	sr.restart = srv.startup
+	sc.url = srv.url
+	began := time.Now()
+	p = newProgress(st + " f webhook backlog drain")
+	for {
+		n, last := b.rc.received()
+		if n-before >= o.backlog {
+			sr.drain = float64(o.backlog) / last.Sub(began).Seconds()
+			break
+		}
+		if time.Since(began) > 3*time.Minute {
+			return fmt.Errorf("f: %d of %d queued webhooks arrived within 3 minutes; see %s", n-before, o.backlog, logPath)
+		}
+		p.show(func() string { return fmt.Sprintf("%d/%d delivered", n-before, o.backlog) })
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.done(fmt.Sprintf("%s deliveries/s", thousands(sr.drain)))
+
+	if o.grow == 0 || !contains(o.growStores, st) {
+		return nil
+	}
+	// g: the same a and b with the fleet grown.
+	if err := srv.stop(); err != nil {
+		return err
+	}
+	srv = nil
+	if m, err = open(ctx, db, b.key); err != nil {
+		return err
+	}
+	err = f.grow(ctx, m.Store, o.grow, "installations (growth)")
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if srv, err = startDoorway(b.bin, db, b.key, logPath, o.profile != ""); err != nil {
+		return err
+	}
+	sc.url = srv.url
+	sr.grown, err = round("grown", f.size)
+	return err
+}
+
+func contains(l []string, s string) bool {
+	for _, v := range l {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// floor measures the floor server with scenario a's request shape.
+func (b *bench) floor(ctx context.Context, size int) error {
+	fl, err := startFloor(size)
+	if err != nil {
+		return fmt.Errorf("start the floor: %w", err)
+	}
+	defer fl.stop()
+	fl.resetPeak()
+	r := drive(ctx, "floor (net/http, same client)", b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url))
+	_, r.peakRSS = fl.memory()
+	b.rep.floor, b.rep.floorSize = r, size
+	return nil
+}
+
+// scenario drives op against srv, noting the server's peak memory, and
+// profiles it when -profile is set and name is a or b.
+func (b *bench) scenario(ctx context.Context, srv *process, label, name string, op func(*worker) error) (*result, error) {
+	srv.resetPeak()
+	done := make(chan error, 1)
+	if b.o.profile != "" && name != "" {
+		os.MkdirAll(b.o.profile, 0o755)
+		stem := filepath.Join(b.o.profile, strings.ReplaceAll(label, " ", "-"))
+		fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs-before.pprof")
+		secs := max(1, int((b.o.warmup+b.o.duration)/time.Second)-1)
+		go func() {
+			done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", srv.pprof, secs), stem+".cpu.pprof")
+		}()
+		defer func() {
+			if err := <-done; err != nil {
+				note("profile of %s: %v", label, err)
+			}
+			fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs.pprof")
+		}()
+	}
+	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op)
+	_, r.peakRSS = srv.memory()
+	select {
+	case <-srv.exited:
+		return r, fmt.Errorf("doorway exited during %s: %v", label, srv.err)
+	default:
+	}
+	if r.ops == 0 {
+		return r, fmt.Errorf("%s completed nothing: %s", label, r.firstErr)
+	}
+	return r, nil
+}
+
+// waitLags waits (up to 30 s) for the webhooks of b's installs and returns
+// their lags and how many never came.
+func (b *bench) waitLags() ([]time.Duration, int) {
+	deadline := time.Now().Add(30 * time.Second)
+	for b.rc.pending() > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return b.rc.takeLags()
+}

@@ -1,0 +1,87 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// importBatch rows go in one INSERT: 13 columns × 400 rows stays under both
+// SQLite's (32,766) and PostgreSQL's (65,535) limit on bound parameters.
+const importBatch = 400
+
+// ImportInstallations writes installations, their install grants and the
+// optional events in one transaction, many rows per statement.
+func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) error {
+	return db.tx(ctx, func(tx txn) error {
+		for start := 0; start < len(items); start += importBatch {
+			batch := items[start:min(start+importBatch, len(items))]
+			if err := importRows(ctx, tx, batch); err != nil {
+				return db.conflict(err, "import installations")
+			}
+		}
+		return nil
+	})
+}
+
+func importRows(ctx context.Context, tx txn, batch []store.Import) error {
+	var insts, grants, events rows
+	for _, it := range batch {
+		i := it.Installation
+		seq := 0
+		if it.EventID != "" {
+			seq = 1
+		}
+		perms := list(i.Permissions)
+		insts.add(i.ID, i.AppID, i.TenantID, i.Mode, i.Status, i.VersionID, perms, i.InstalledBy, seq,
+			ms(i.CreatedAt), ms(i.UpdatedAt), i.GrantID)
+		grants.add(i.GrantID, doorway.GrantInstall, i.AppID, i.ID, perms, false, ms(i.UpdatedAt), nil)
+		if it.EventID != "" {
+			events.add(it.EventID, doorway.EventInstalled, i.AppID, i.ID, i.TenantID, i.InstalledBy, i.Mode,
+				perms, 1, "", ms(i.UpdatedAt), ms(i.UpdatedAt))
+		}
+	}
+	// Installations first: grants and events reference them.
+	for _, s := range []struct {
+		head string
+		r    *rows
+	}{
+		{`INSERT INTO installations (` + installationCols + `) VALUES `, &insts},
+		{`INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at) VALUES `, &grants},
+		{`INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode, permissions, sequence, state,
+			created_at, next_attempt_at) VALUES `, &events},
+	} {
+		if len(s.r.args) == 0 {
+			continue
+		}
+		// Unprepared: the text differs with the batch's size.
+		if _, err := tx.Tx.ExecContext(ctx, s.head+s.r.values.String(), s.r.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rows builds the VALUES list of a multi-row INSERT.
+type rows struct {
+	values strings.Builder
+	args   []any
+}
+
+func (r *rows) add(vals ...any) {
+	if len(r.args) > 0 {
+		r.values.WriteString(", ")
+	}
+	r.values.WriteByte('(')
+	for i, v := range vals {
+		if i > 0 {
+			r.values.WriteString(", ")
+		}
+		r.args = append(r.args, v)
+		fmt.Fprintf(&r.values, "$%d", len(r.args))
+	}
+	r.values.WriteByte(')')
+}

@@ -1,0 +1,83 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
+)
+
+// testImport loads more installations than one INSERT holds, half with a
+// pending event, and checks that they read back, count, claim and
+// reinstall like installations made by approvals.
+func testImport(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "importer@example.com")
+	app, v := newApp(t, s, "customer_read", "invoice_write")
+	const n = 450 // more than one statement's batch
+	var items []store.Import
+	for k := range n {
+		tn := newTenant(t, s, fmt.Sprint("T", k), u.ID)
+		it := store.Import{Installation: doorway.Installation{ID: secret.Token("ins_"), AppID: app.ID, TenantID: tn.ID,
+			Mode: doorway.Live, Status: doorway.Active, VersionID: v.ID, Permissions: []string{"customer_read", "invoice_write"},
+			InstalledBy: u.ID, GrantID: secret.Token("gr_"), CreatedAt: t0, UpdatedAt: t0.Add(time.Second)}}
+		if k%2 == 0 {
+			it.EventID = secret.Token("evt_")
+		}
+		items = append(items, it)
+	}
+	must(t, s.ImportInstallations(ctx, items))
+
+	last := items[n-1].Installation
+	got, err := s.Installation(ctx, last.ID)
+	must(t, err)
+	if got.TenantID != last.TenantID || got.Status != doorway.Active || got.GrantID != last.GrantID ||
+		!slices.Equal(got.Permissions, last.Permissions) || !got.UpdatedAt.Equal(last.UpdatedAt) {
+		t.Fatalf("imported installation reads back as %+v, want %+v", got, last)
+	}
+	g, err := s.Grant(ctx, last.GrantID)
+	must(t, err)
+	if g.Kind != doorway.GrantInstall || g.InstallationID != last.ID || !g.RevokedAt.IsZero() || !slices.Equal(g.Scope, last.Permissions) {
+		t.Fatalf("imported install grant = %+v", g)
+	}
+	page, err := s.Installations(ctx, app.ID, "", 1000)
+	must(t, err)
+	if len(page) != n {
+		t.Fatalf("app lists %d installations after importing %d", len(page), n)
+	}
+	claimed := claimIDs(t, s, "n1", t0.Add(time.Hour), 1000)
+	if len(claimed) != n/2 {
+		t.Fatalf("claimed %d events, want %d (one per installation imported with an event)", len(claimed), n/2)
+	}
+
+	// Approving again continues each installation's event sequence.
+	for _, k := range []int{0, 1} {
+		it := items[k].Installation
+		r := newRequest(t, s, app, "")
+		must(t, s.ChooseTenant(ctx, r.ID, u.ID, it.TenantID, t0.Add(time.Minute)))
+		again, err := approve(s, r.ID, t0.Add(time.Minute))
+		must(t, err)
+		evs, err := s.Events(ctx, it.ID)
+		must(t, err)
+		if again.ID != it.ID || len(evs) != 2-k || evs[len(evs)-1].Sequence != int64(2-k) {
+			t.Fatalf("reinstall of imported %s: id %s, events %+v", it.ID, again.ID, evs)
+		}
+	}
+
+	// A batch with one installation that exists is refused whole.
+	fresh := newTenant(t, s, "Fresh", u.ID)
+	dup := items[5]
+	dup.Installation.ID, dup.Installation.GrantID = secret.Token("ins_"), secret.Token("gr_")
+	ok := store.Import{Installation: doorway.Installation{ID: secret.Token("ins_"), AppID: app.ID, TenantID: fresh.ID,
+		Mode: doorway.Live, Status: doorway.Active, VersionID: v.ID, Permissions: []string{}, InstalledBy: u.ID,
+		GrantID: secret.Token("gr_"), CreatedAt: t0, UpdatedAt: t0}}
+	wantErr(t, s.ImportInstallations(ctx, []store.Import{ok, dup}), store.ErrConflict)
+	if _, err := s.Installation(ctx, ok.Installation.ID); err == nil {
+		t.Fatalf("installation %s was written by an import that failed", ok.Installation.ID)
+	}
+}
