@@ -1,7 +1,7 @@
 # Doorway. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build demo test bench lint vet staticcheck fmt-check
+.PHONY: build demo test bench bench-quick bench-webhook lint vet staticcheck fmt-check
 
 build:
 	$(GO) build -o bin/doorway ./cmd/doorway
@@ -20,9 +20,20 @@ test: fmt-check vet staticcheck
 	  echo "--- the end-to-end suites again, on PostgreSQL" && \
 	  DOORWAY_TEST_STORE=postgres $(GO) test -race -count=1 $(E2E)'
 
-# Benchmarks; BENCHMARKS.md says how to read them. Figures are ratios to the
-# yardstick measured in the same run (BenchmarkHelloPOST).
+# The load harness (internal/bench): a real doorway serve on SQLite and on
+# a throwaway PostgreSQL, against a net/http floor measured in the same run.
+# About 4 minutes; BENCHMARKS.md says how to read it. Flags: go run
+# ./internal/bench -help (e.g. BENCH_FLAGS='-stores sqlite -profile prof').
 bench:
+	$(GO) run ./internal/bench $(BENCH_FLAGS)
+
+# The same scenarios, short (about 40 s): CI runs it to prove that every
+# scenario works. It fails on errors, never on speed.
+bench-quick:
+	$(GO) run ./internal/bench -quick $(BENCH_FLAGS)
+
+# The webhook dispatcher's Go benchmarks, against a plain POST yardstick.
+bench-webhook:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 3 ./webhook/
 
 vet:

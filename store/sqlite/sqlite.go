@@ -23,7 +23,9 @@
 //     writer or readers), every checkpointEvery.
 //
 // Statements are prepared once per connection (see sqlstore.Dialect):
-// SQLite otherwise parses the text on every run.
+// SQLite otherwise parses the text on every run. Concurrent write
+// transactions share one commit (group commit, see sqlstore), each in its
+// own savepoint, and none is acknowledged before that commit.
 package sqlite
 
 import (
@@ -163,6 +165,8 @@ var dialect = sqlstore.Dialect{
 	ForeignKey: func(err error) bool { return strings.Contains(err.Error(), "FOREIGN KEY constraint failed") },
 	// SQLite parses a statement's text on every unprepared run.
 	Prepare: true,
+	// One writer, whose commits write each page touched: share them.
+	Batch: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
 	// row locks.
 	ClaimEvents: `UPDATE events SET lease_owner = $1, lease_until = $2

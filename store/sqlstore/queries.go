@@ -14,7 +14,7 @@ import (
 )
 
 func (db *DB) CreateUser(ctx context.Context, u *doorway.User) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
+	_, err := db.exec(ctx, `INSERT INTO users (id, email, password_hash, created_at) VALUES ($1, $2, $3, $4)`,
 		u.ID, strings.ToLower(u.Email), u.PasswordHash, ms(u.CreatedAt))
 	return db.conflict(err, "user with email "+u.Email)
 }
@@ -67,7 +67,7 @@ func (db *DB) Tenant(ctx context.Context, id string) (*doorway.Tenant, error) {
 }
 
 func (db *DB) AddMember(ctx context.Context, tenantID, userID string, role doorway.Role, now time.Time) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
+	_, err := db.exec(ctx, `INSERT INTO memberships (tenant_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tenant_id, user_id) DO UPDATE SET role = excluded.role`, tenantID, userID, role, ms(now))
 	if err != nil && db.d.ForeignKey(err) {
 		return fmt.Errorf("tenant %q or user %q: %w", tenantID, userID, store.ErrNotFound)
@@ -96,7 +96,7 @@ func (db *DB) Memberships(ctx context.Context, userID string) ([]store.Membershi
 }
 
 func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+	_, err := db.exec(ctx, `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
 		s.Hash, s.UserID, ms(s.CreatedAt), ms(s.ExpiresAt))
 	return err
 }
@@ -114,7 +114,7 @@ func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway
 }
 
 func (db *DB) DeleteSession(ctx context.Context, hash string) error {
-	_, err := db.w.ExecContext(ctx, `DELETE FROM sessions WHERE hash = $1`, hash)
+	_, err := db.exec(ctx, `DELETE FROM sessions WHERE hash = $1`, hash)
 	return err
 }
 
@@ -246,7 +246,7 @@ func (db *DB) AppSecrets(ctx context.Context, appID string) ([]doorway.AppSecret
 }
 
 func (db *DB) CreateLink(ctx context.Context, l *doorway.InstallLink) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO install_links (id, app_id, mode, created_at) VALUES ($1, $2, $3, $4)`,
+	_, err := db.exec(ctx, `INSERT INTO install_links (id, app_id, mode, created_at) VALUES ($1, $2, $3, $4)`,
 		l.ID, l.AppID, l.Mode, ms(l.CreatedAt))
 	if err != nil && db.d.ForeignKey(err) {
 		return fmt.Errorf("app %q: %w", l.AppID, store.ErrNotFound)
@@ -267,7 +267,7 @@ func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 }
 
 func (db *DB) CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
+	_, err := db.exec(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
 		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash, r.UserID, r.TenantID,
@@ -298,7 +298,7 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 }
 
 func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID string, now time.Time) error {
-	res, err := db.w.ExecContext(ctx, `UPDATE install_requests SET user_id = $1, tenant_id = $2
+	res, err := db.exec(ctx, `UPDATE install_requests SET user_id = $1, tenant_id = $2
 		WHERE id = $3 AND decision = '' AND expires_at > $4`, userID, tenantID, requestID, ms(now))
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ type Dialect struct {
 	ClaimEvents string
 	// Prepare: prepare each statement once per connection and reuse it.
 	Prepare bool
+	// Batch: concurrent write transactions share one commit (the backend
+	// has one writer; see batch.go).
+	Batch bool
 }
 
 // EventColumns are the columns a ClaimEvents statement returns, in order.
@@ -47,6 +50,9 @@ type DB struct {
 	w, r    *pool
 	d       Dialect
 	onClose []func()
+
+	batch           chan *batchTx // Dialect.Batch: to the committing goroutine
+	closed, stopped chan struct{}
 }
 
 // OnClose has Close run f first (a backend's own background work).
@@ -59,6 +65,10 @@ func New(w, r *sql.DB, d Dialect) *DB {
 	if r != w {
 		db.r = &pool{DB: r, prepare: d.Prepare}
 	}
+	if d.Batch {
+		db.batch, db.closed, db.stopped = make(chan *batchTx), make(chan struct{}), make(chan struct{})
+		go db.commits()
+	}
 	return db
 }
 
@@ -66,6 +76,10 @@ func New(w, r *sql.DB, d Dialect) *DB {
 func (db *DB) Close() error {
 	for _, f := range db.onClose {
 		f()
+	}
+	if db.batch != nil {
+		close(db.closed)
+		<-db.stopped
 	}
 	err := db.w.Close()
 	if db.r != db.w {
@@ -84,6 +98,9 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // tx runs fn in a write transaction.
 func (db *DB) tx(ctx context.Context, fn func(txn) error) error {
+	if db.batch != nil {
+		return db.batched(ctx, fn)
+	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -99,6 +116,21 @@ func (db *DB) tx(ctx context.Context, fn func(txn) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// exec runs one writing statement, in a transaction of its own (which
+// group commit may share).
+func (db *DB) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	if db.batch == nil {
+		return db.w.ExecContext(ctx, q, args...)
+	}
+	var res sql.Result
+	err := db.tx(ctx, func(t txn) error {
+		var err error
+		res, err = t.ExecContext(ctx, q, args...)
+		return err
+	})
+	return res, err
 }
 
 // notFound maps sql.ErrNoRows to store.ErrNotFound, naming what was sought.

@@ -50,7 +50,7 @@ func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 }
 
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
-	_, err := db.w.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), id)
+	_, err := db.exec(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), id)
 	return err
 }
 
@@ -168,7 +168,7 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 }
 
 func (db *DB) CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error {
-	_, err := db.w.ExecContext(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
+	_, err := db.exec(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
 		t.Hash, t.AppID, t.Mode, ms(t.CreatedAt), ms(t.ExpiresAt))
 	return err
 }

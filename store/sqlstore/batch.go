@@ -1,0 +1,107 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Group commit, for a backend with one writer (Dialect.Batch).
+//
+// A SQLite commit writes every page the transaction touched to the WAL, one
+// write(2) per page, and an install touches a dozen pages; the one writer
+// spent most of its time in those writes. So concurrent write transactions
+// share a commit: one goroutine owns the writer, takes the transactions
+// that are waiting, runs each in its own SAVEPOINT (a failing one is rolled
+// back alone), commits once and only then answers each caller. Nothing is
+// acknowledged before its commit, so durability is unchanged; a page that
+// several transactions touch (a table's last page, an index's root) is
+// written once per batch instead of once per transaction.
+
+// maxBatch bounds how many transactions share a commit, and so how long
+// the first of them waits.
+const maxBatch = 64
+
+type batchTx struct {
+	ctx  context.Context
+	fn   func(txn) error
+	err  error
+	done chan error
+}
+
+func (db *DB) batched(ctx context.Context, fn func(txn) error) error {
+	b := &batchTx{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.batch <- b:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.closed:
+		return sql.ErrConnDone
+	}
+	// Wait for the commit even if ctx ends: the work may commit.
+	return <-b.done
+}
+
+// commits runs batches until Close.
+func (db *DB) commits() {
+	defer close(db.stopped)
+	for {
+		var first *batchTx
+		select {
+		case first = <-db.batch:
+		case <-db.closed:
+			return
+		}
+		db.commit(first)
+	}
+}
+
+func (db *DB) commit(first *batchTx) {
+	batch := []*batchTx{first}
+	tx, err := db.w.BeginTx(context.Background(), nil)
+	if err != nil {
+		first.done <- err
+		return
+	}
+	var missed []string
+	t := txn{tx, db.w, &missed}
+	run := func(b *batchTx) {
+		// A statement interrupted by its caller's cancellation would roll
+		// back the whole batch, so the work runs to its end.
+		ctx := context.WithoutCancel(b.ctx)
+		if _, b.err = tx.ExecContext(ctx, `SAVEPOINT one`); b.err != nil {
+			return
+		}
+		if b.err = b.fn(t); b.err != nil {
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO one`); err != nil {
+				b.err = err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE one`); err != nil && b.err == nil {
+			b.err = err
+		}
+	}
+	run(first)
+more:
+	for len(batch) < maxBatch {
+		select {
+		case b := <-db.batch:
+			batch = append(batch, b)
+			run(b)
+		default:
+			break more
+		}
+	}
+	err = tx.Commit()
+	if err != nil {
+		tx.Rollback()
+	}
+	for _, b := range batch {
+		if err != nil && b.err == nil {
+			b.err = err
+		}
+		b.done <- b.err
+	}
+	for _, q := range missed {
+		db.w.stmt(context.Background(), q)
+	}
+}
