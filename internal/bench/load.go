@@ -177,16 +177,22 @@ loop:
 type progress struct {
 	label string
 	tty   bool
+	last  time.Time // the last line printed, off a terminal
 }
 
 func newProgress(label string) *progress {
 	fi, err := os.Stderr.Stat()
-	return &progress{label: label, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+	return &progress{label: label, tty: err == nil && fi.Mode()&os.ModeCharDevice != 0, last: time.Now()}
 }
 
+// show rewrites the line on a terminal; elsewhere it prints one every 10 s.
 func (p *progress) show(line func() string) {
-	if p.tty {
+	switch {
+	case p.tty:
 		fmt.Fprintf(os.Stderr, "\r\033[K  %-44s %s", p.label, line())
+	case time.Since(p.last) >= 10*time.Second:
+		p.last = time.Now()
+		fmt.Fprintf(os.Stderr, "  %-44s %s\n", p.label, line())
 	}
 }
 

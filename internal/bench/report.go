@@ -131,7 +131,7 @@ func (rep *report) rows() [][]string {
 			row[1] += fmt.Sprintf(", %.2f× of b", g.install.rate()/r.install.rate())
 			add(row)
 		}
-		add([]string{"start → healthy (empty db; seeded db)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "idle " + mb(s.idleRSS)})
+		add([]string{"start → healthy (seeded db; restart with backlog)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "idle " + mb(s.idleRSS)})
 	}
 	return rows
 }
