@@ -32,7 +32,8 @@ type worker struct {
 	id   int
 	c    *http.Client
 	rand *rand.Rand
-	reqs int // HTTP requests made by the current operation
+	reqs int             // HTTP requests made by the current operation
+	lat  []time.Duration // and how long each took
 }
 
 func newRand(i int) *rand.Rand {
@@ -43,12 +44,14 @@ func newRand(i int) *rand.Rand {
 // error that quotes the start of the body.
 func (w *worker) do(req *http.Request, want int) (*http.Response, []byte, error) {
 	w.reqs++
+	began := time.Now()
 	resp, err := w.c.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	w.lat = append(w.lat, time.Since(began))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
 	}
@@ -66,6 +69,7 @@ type result struct {
 	firstErr string
 	elapsed  time.Duration
 	lat      []time.Duration // per completed operation, sorted
+	reqLat   []time.Duration // per request of those operations, sorted
 	peakRSS  int64
 }
 
@@ -105,12 +109,13 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lats := make([][]time.Duration, conns)
+	reqLats := make([][]time.Duration, conns)
 	reqs := make([]int, conns)
 	for i := range conns {
 		wg.Go(func() {
 			w := &worker{id: i, c: c, rand: newRand(i)}
 			for ctx.Err() == nil {
-				w.reqs = 0
+				w.reqs, w.lat = 0, w.lat[:0]
 				began := time.Now()
 				err := op(w)
 				took := time.Since(began)
@@ -129,6 +134,7 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 				}
 				ops.Add(1)
 				lats[i] = append(lats[i], took)
+				reqLats[i] = append(reqLats[i], w.lat...)
 			}
 		})
 	}
@@ -164,9 +170,11 @@ loop:
 	res.ops, res.errs = int(ops.Load()), int(errs.Load())
 	for i := range conns {
 		res.lat = append(res.lat, lats[i]...)
+		res.reqLat = append(res.reqLat, reqLats[i]...)
 		res.reqs += reqs[i]
 	}
 	slices.Sort(res.lat)
+	slices.Sort(res.reqLat)
 	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d", thousands(res.rate()), ms(res.pct(99)), res.errs))
 	return res
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -144,7 +145,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 			return err
 		}
 	}
-	round := func(label string, size int) (*round, error) {
+	round := func(size int) (*round, error) {
 		r := &round{installations: size}
 		var err error
 		if r.token, err = b.scenario(ctx, srv, st+" a instance token", "a", sc.instanceToken); err != nil {
@@ -156,7 +157,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 		r.lags, r.undelivered = b.waitLags()
 		return r, nil
 	}
-	first, err := round("first", f.size)
+	first, err := round(f.size)
 	sr.first = first
 	if err != nil {
 		return err
@@ -213,7 +214,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 	}
 	p.done(fmt.Sprintf("%s deliveries/s", thousands(sr.drain)))
 
-	if o.grow == 0 || !contains(o.growStores, st) {
+	if o.grow == 0 || !slices.Contains(o.growStores, st) {
 		return nil
 	}
 	// g: the same a and b with the fleet grown.
@@ -235,17 +236,8 @@ func (b *bench) store(ctx context.Context, st string) error {
 		return err
 	}
 	sc.url = srv.url
-	sr.grown, err = round("grown", f.size)
+	sr.grown, err = round(f.size)
 	return err
-}
-
-func contains(l []string, s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // floor measures the floor server with scenario a's request shape.

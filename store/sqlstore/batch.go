@@ -68,15 +68,15 @@ func (db *DB) commit(first *batchTx) {
 		// A statement interrupted by its caller's cancellation would roll
 		// back the whole batch, so the work runs to its end.
 		ctx := context.WithoutCancel(b.ctx)
-		if _, b.err = tx.ExecContext(ctx, `SAVEPOINT one`); b.err != nil {
+		if _, b.err = t.ExecContext(ctx, `SAVEPOINT one`); b.err != nil {
 			return
 		}
 		if b.err = b.fn(t); b.err != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO one`); err != nil {
+			if _, err := t.ExecContext(ctx, `ROLLBACK TO one`); err != nil {
 				b.err = err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE one`); err != nil && b.err == nil {
+		if _, err := t.ExecContext(ctx, `RELEASE one`); err != nil && b.err == nil {
 			b.err = err
 		}
 	}
