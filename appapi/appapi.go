@@ -161,7 +161,7 @@ func (a *API) biEvent(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, &apiError{http.StatusBadRequest, fmt.Sprintf("eventName %q is not supported; send APP_FINISHED_CONFIGURATION when the app's setup is done", clip(body.EventName))})
 		return
 	}
-	_, err = a.Store.CompleteSetup(r.Context(), c.Installation.ID, secret.Token("evt_"), a.Now())
+	_, err = a.Store.CompleteSetup(r.Context(), c.Installation.ID, secret.ID("evt_"), a.Now())
 	if errors.Is(err, store.ErrConflict) {
 		err = unauthorized("the installation was uninstalled")
 	}
@@ -206,7 +206,7 @@ func (a *API) uninstall(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, err)
 		return
 	}
-	_, err = a.Store.Uninstall(r.Context(), c.Installation.ID, "", secret.Token("evt_"), a.Now())
+	_, err = a.Store.Uninstall(r.Context(), c.Installation.ID, "", secret.ID("evt_"), a.Now())
 	if errors.Is(err, store.ErrConflict) {
 		err = unauthorized("the installation was uninstalled already")
 	}

@@ -1,7 +1,8 @@
 // Package install is the install state machine, the same for every wire
 // profile: Start validates the app, the redirect target and the state and
 // creates an install request bound to the browser; ChooseTenant records who
-// installs where; Decide approves or denies, once.
+// installs where, when the user has several tenants to choose from; Decide
+// approves (into the tenant the consent page showed) or denies, once.
 //
 // What the engine refuses before a redirect target is trusted (an unknown
 // link or app, a redirect URI that is not registered) is reported as an
@@ -180,7 +181,7 @@ func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.Instal
 		}
 	}
 	r := &doorway.InstallRequest{
-		ID: secret.Token("req_"), Profile: s.Profile, AppID: t.App.ID, VersionID: t.Version.ID, Mode: mode,
+		ID: secret.ID("req_"), Profile: s.Profile, AppID: t.App.ID, VersionID: t.Version.ID, Mode: mode,
 		RedirectURI: t.RedirectURI, State: s.State, HasState: s.HasState, BrowserHash: s.BrowserHash,
 		CodeChallenge: s.CodeChallenge, Scope: s.Scope,
 		CreatedAt: now, ExpiresAt: now.Add(e.RequestTTL),
@@ -322,6 +323,10 @@ func (e *Engine) CheckMember(ctx context.Context, user *doorway.User, tenantID s
 	if err != nil {
 		return err
 	}
+	return member(ms, user, tenantID)
+}
+
+func member(ms []store.Membership, user *doorway.User, tenantID string) error {
 	for _, m := range ms {
 		if m.Tenant.ID == tenantID {
 			return nil
@@ -331,8 +336,9 @@ func (e *Engine) CheckMember(ctx context.Context, user *doorway.User, tenantID s
 }
 
 // Decide approves or denies r on behalf of user and returns the redirect
-// that tells the app.
-func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, approve bool) (string, error) {
+// that tells the app. tenantID is the tenant the consent page showed;
+// empty means the one ChooseTenant recorded.
+func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, tenantID string, approve bool) (string, error) {
 	profile := e.Profiles[r.Profile]
 	if !approve {
 		if _, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Denied, Now: e.Now()}); err != nil {
@@ -340,11 +346,22 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		}
 		return profile.Denied(r), nil
 	}
-	if r.UserID != user.ID || r.TenantID == "" {
+	if tenantID == "" && r.UserID == user.ID {
+		tenantID = r.TenantID
+	}
+	// Membership is checked here, at the decision: it may have been
+	// removed since the page was shown.
+	ms, err := e.Store.Memberships(ctx, user.ID)
+	if err != nil {
+		return "", err
+	}
+	if tenantID == "" && len(ms) == 1 { // nothing to choose (a form sent without the page's tenant field)
+		tenantID = ms[0].Tenant.ID
+	}
+	if tenantID == "" {
 		return "", doorway.Errorf(doorway.EInvalid, "Choose an account before approving.")
 	}
-	// Membership is checked again: it may have been removed since.
-	if err := e.CheckMember(ctx, user, r.TenantID); err != nil {
+	if err := member(ms, user, tenantID); err != nil {
 		return "", err
 	}
 	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)
@@ -352,8 +369,8 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		return "", err
 	}
 	now := e.Now()
-	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now,
-		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")}
+	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now, UserID: user.ID, TenantID: tenantID,
+		InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")}
 	var code string
 	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {
 		code = secret.Token("dwac_")
@@ -375,7 +392,9 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	if err != nil {
 		return "", e.decideErr(err)
 	}
-	return profile.Approved(Approval{Request: r, Installation: inst, SigningSecrets: secrets, Code: code, Now: now})
+	decided := *r
+	decided.UserID, decided.TenantID = user.ID, tenantID
+	return profile.Approved(Approval{Request: &decided, Installation: inst, SigningSecrets: secrets, Code: code, Now: now})
 }
 
 func (e *Engine) decideErr(err error) error {

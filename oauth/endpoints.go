@@ -68,7 +68,7 @@ func (s *Server) revokeToken(ctx context.Context, c *client, token string) error
 		return err
 	}
 	if a.Grant.Kind == doorway.GrantInstall {
-		g := &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantInstall, AppID: a.Grant.AppID,
+		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantInstall, AppID: a.Grant.AppID,
 			InstallationID: a.Grant.InstallationID, Scope: a.Grant.Scope, CreatedAt: now}
 		if err := s.Store.RenewInstallGrant(ctx, a.Grant.ID, g, now); !errors.Is(err, store.ErrConflict) {
 			return err

@@ -321,7 +321,7 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 		if err != nil {
 			return nil, serverError(err)
 		}
-		g := &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantCode, AppID: c.app.ID, InstallationID: inst.ID,
+		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: c.app.ID, InstallationID: inst.ID,
 			Scope: code.Scope, Rotate: profile == doorway.ProfileOAuth2, CreatedAt: now}
 		refresh := secret.Token("dwrt_")
 		err = s.Store.RedeemCode(ctx, hash, now, g, &doorway.RefreshToken{Hash: secret.Hash(refresh), CreatedAt: now})

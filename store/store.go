@@ -214,6 +214,9 @@ type Decision struct {
 	InstallationID string
 	EventID        string
 	GrantID        string // the install grant the approval starts
+	// UserID and TenantID, for approvals: who installs where, as the
+	// consent page showed it. Empty keeps what ChooseTenant recorded.
+	UserID, TenantID string
 	// Code, when the profile issues an authorization code: stored in the
 	// same transaction, with its InstallationID filled in.
 	Code *doorway.AuthCode

@@ -110,6 +110,14 @@ func TestBadInputs(t *testing.T) {
 		{"unknown tenant", func(t *testing.T) *testkit.Page {
 			return signedIn(t).Submit("tenant", url.Values{"tenant": {"tnt_nope"}})
 		}, 403, "not a member of account"},
+		{"approve into a tenant the user is not a member of", func(t *testing.T) *testkit.Page {
+			f := signedIn(t)
+			f.Choose(tenantOf(t, f))
+			return f.Submit("decision", url.Values{"decision": {"approve"}, "tenant": {evesShop.ID}})
+		}, 403, "not a member of account"},
+		{"approve into an unknown tenant", func(t *testing.T) *testkit.Page {
+			return signedIn(t).Submit("decision", url.Values{"decision": {"approve"}, "tenant": {"tnt_nope"}})
+		}, 403, "not a member of account"},
 		{"approve before choosing a tenant", func(t *testing.T) *testkit.Page {
 			return signedIn(t).Decide("approve")
 		}, 400, "Choose an account before approving"},

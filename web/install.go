@@ -137,10 +137,8 @@ func (s *Server) installPage(w http.ResponseWriter, r *http.Request) {
 	}
 	chosen := f.req.TenantID != "" && f.req.UserID == f.user.ID
 	if !chosen && len(ms) == 1 {
-		if err := s.Engine.ChooseTenant(r.Context(), f.req, f.user, ms[0].Tenant.ID); err != nil {
-			s.fail(w, r, err)
-			return
-		}
+		// Nothing to choose, and nothing to write: the consent form
+		// carries the tenant, and Decide checks the membership again.
 		f.req.UserID, f.req.TenantID, chosen = f.user.ID, ms[0].Tenant.ID, true
 	}
 	v, err := s.Store.AppVersion(r.Context(), f.req.VersionID)
@@ -256,7 +254,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, doorway.Errorf(doorway.EInvalid, "Press Install or Cancel."))
 		return
 	}
-	target, err := s.Engine.Decide(r.Context(), f.req, f.user, approve)
+	target, err := s.Engine.Decide(r.Context(), f.req, f.user, r.PostForm.Get("tenant"), approve)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -244,3 +244,29 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalGoesWhereTheConsentPageSaid: a consent page left open while
+// the same install is switched to another account in a second tab installs
+// into the account that page showed, not the last one chosen.
+func TestApprovalGoesWhereTheConsentPageSaid(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	acme := s.Tenant(t, "Acme Bakery", ada.Email)
+	studio := s.Tenant(t, "Blue Harbor Studio", ada.Email)
+	app := s.App(t, appCallback)
+	f := s.Browser(t).Start(s.Link(t, app.App.ID, doorway.Live))
+	f.SignIn(ada.Email, testkit.Password)
+	shown := f.Choose(acme.ID)
+	if !strings.Contains(shown.Body, "into <strong>Acme Bakery</strong>") {
+		t.Fatalf("consent page does not show Acme Bakery:\n%s", shown.Body)
+	}
+	f.Choose(studio.ID) // the second tab
+	f.Current = shown   // Install is pressed in the first
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("account_id") != acme.ID {
+		t.Fatalf("installed into %s, want %s (the account the consent page showed)", q.Get("account_id"), acme.ID)
+	}
+	if _, err := s.Store.InstallationFor(context.Background(), app.App.ID, studio.ID, doorway.Live); err == nil {
+		t.Fatalf("an installation was made in the account the page did not show")
+	}
+}

@@ -155,7 +155,7 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	_, err = s.Store.Uninstall(r.Context(), inst.ID, u.ID, secret.Token("evt_"), s.Engine.Now())
+	_, err = s.Store.Uninstall(r.Context(), inst.ID, u.ID, secret.ID("evt_"), s.Engine.Now())
 	if err != nil && !errors.Is(err, store.ErrConflict) { // already uninstalled: the page is just stale
 		s.fail(w, r, err)
 		return

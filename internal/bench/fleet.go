@@ -183,11 +183,11 @@ func (f *fleet) grow(ctx context.Context, s store.Store, n int, label string) er
 
 // imported is an installation of a in tenant, made elsewhere.
 func (f *fleet) imported(a app, tenant string, now time.Time, event bool) store.Import {
-	it := store.Import{Installation: doorway.Installation{ID: secret.Token("ins_"), AppID: a.id, TenantID: tenant,
+	it := store.Import{Installation: doorway.Installation{ID: secret.ID("ins_"), AppID: a.id, TenantID: tenant,
 		Mode: doorway.Live, Status: doorway.Active, VersionID: a.version, Permissions: a.perms, InstalledBy: "",
-		GrantID: secret.Token("gr_"), CreatedAt: now, UpdatedAt: now}}
+		GrantID: secret.ID("gr_"), CreatedAt: now, UpdatedAt: now}}
 	if event {
-		it.EventID = secret.Token("evt_")
+		it.EventID = secret.ID("evt_")
 	}
 	return it
 }

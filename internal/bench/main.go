@@ -63,7 +63,7 @@ func main() {
 	flag.IntVar(&o.grow, "grow", 100_000, "installations present during the growth round (g); 0 skips it")
 	flag.StringVar(&growStores, "grow-stores", "sqlite", "backends that also run the growth round")
 	flag.IntVar(&o.backlog, "backlog", 10_000, "webhook events queued before the drain (f)")
-	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of scenarios a and b to this directory")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a and b, and the harness's own CPU profile, to this directory")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -248,10 +249,31 @@ func (b *bench) floor(ctx context.Context, size int) error {
 	}
 	defer fl.stop()
 	fl.resetPeak()
+	stop := b.profileHarness("floor")
 	r := drive(ctx, "floor (net/http, same client)", b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url))
+	stop()
 	_, r.peakRSS = fl.memory()
 	b.rep.floor, b.rep.floorSize = r, size
 	return nil
+}
+
+// profileHarness starts a CPU profile of the harness itself, when -profile
+// is set, and returns what stops it: the client's share of the machine is
+// what separates a scenario's ratio from the server's own cost.
+func (b *bench) profileHarness(label string) (stop func()) {
+	if b.o.profile == "" {
+		return func() {}
+	}
+	os.MkdirAll(b.o.profile, 0o755)
+	f, err := os.Create(filepath.Join(b.o.profile, strings.ReplaceAll(label, " ", "-")+".harness.cpu.pprof"))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		note("profile of the harness during %s: %v", label, err)
+		return func() {}
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }
 }
 
 // scenario drives op against srv, noting the server's peak memory, and
@@ -267,6 +289,7 @@ func (b *bench) scenario(ctx context.Context, srv *process, label, name string, 
 		go func() {
 			done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", srv.pprof, secs), stem+".cpu.pprof")
 		}()
+		defer b.profileHarness(label)()
 		defer func() {
 			if err := <-done; err != nil {
 				note("profile of %s: %v", label, err)

@@ -112,7 +112,10 @@ func floorRequest(base string) func(*worker) error {
 	}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	tenantField = regexp.MustCompile(`name="tenant" value="([^"]+)"`)
+)
 
 // install is scenario b: one user's whole install, as a browser and the
 // app's backend make it.
@@ -140,7 +143,7 @@ func (s *scenarios) install(w *worker) error {
 	}
 
 	// 2. The signed-in user sees the consent page (their one tenant is
-	// chosen for them).
+	// shown).
 	cookies += "; dw_session=" + s.f.sessions[tenant]
 	req, _ = http.NewRequest(http.MethodGet, s.url+page, nil)
 	req.Header.Set("Cookie", cookies)
@@ -148,13 +151,13 @@ func (s *scenarios) install(w *worker) error {
 	if err != nil {
 		return err
 	}
-	m := csrfField.FindSubmatch(body)
-	if m == nil || !bytes.Contains(body, []byte(`value="approve"`)) {
+	m, tn := csrfField.FindSubmatch(body), tenantField.FindSubmatch(body)
+	if m == nil || tn == nil || !bytes.Contains(body, []byte(`value="approve"`)) {
 		return fmt.Errorf("GET %s is not the consent page: %.300s", page, body)
 	}
 
-	// 3. They press Install.
-	req = form(http.MethodPost, s.url+page+"/decision", url.Values{"csrf": {string(m[1])}, "decision": {"approve"}})
+	// 3. They press Install (the form carries the tenant shown).
+	req = form(http.MethodPost, s.url+page+"/decision", url.Values{"csrf": {string(m[1])}, "tenant": {string(tn[1])}, "decision": {"approve"}})
 	req.Header.Set("Cookie", cookies)
 	req.Header.Set("Origin", s.url)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")

@@ -272,8 +272,12 @@ type Page struct {
 }
 
 // CSRF returns the form token on the page.
-func (p *Page) CSRF() string {
-	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(p.Body)
+func (p *Page) CSRF() string { return p.Hidden("csrf") }
+
+// Hidden returns the value of the page's first hidden form field called
+// name, or "".
+func (p *Page) Hidden(name string) string {
+	m := regexp.MustCompile(`type="hidden" name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(p.Body)
 	if m == nil {
 		return ""
 	}
@@ -381,5 +385,9 @@ func (f *Flow) Choose(tenantID string) *Page {
 // response, which for a decision is a redirect to the app.
 func (f *Flow) Decide(decision string) *Page {
 	f.B.t.Helper()
-	return f.Submit("decision", url.Values{"decision": {decision}})
+	form := url.Values{"decision": {decision}}
+	if t := f.Current.Hidden("tenant"); t != "" { // as a browser submits the consent form
+		form.Set("tenant", t)
+	}
+	return f.Submit("decision", form)
 }

@@ -16,6 +16,10 @@
 //   - busy_timeout=5000: the CLI and the server share the file; a short
 //     wait beats an error.
 //   - foreign_keys=1: SQLite leaves them off by default.
+//   - temp_store=MEMORY on the writer: each transaction of a group commit is
+//     a savepoint, whose undo copies of pages (the sub-journal) would
+//     otherwise go to a temporary file.
+//   - cache_size on the writer: see writerCacheKiB.
 //   - wal_autocheckpoint=0 on the writer: a checkpoint copies the WAL back
 //     into the database file and fsyncs it, which took the one writer away
 //     from every other write for milliseconds at a time. A background
@@ -68,6 +72,8 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	q.Add("_pragma", "synchronous("+sync+")")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Add("_pragma", "wal_autocheckpoint(0)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
 	q.Set("_txlock", "immediate")
 	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -122,6 +128,12 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	})
 	return db, nil
 }
+
+// writerCacheKiB is the writer's page cache. SQLite's default, 2 MB, is
+// smaller than the indexes an install touches once the database holds a few
+// thousand installations, and every miss is a read system call on the one
+// connection every write waits for. The cache fills only as pages are used.
+const writerCacheKiB = 32 << 10
 
 // checkpointEvery is how often the background connection checkpoints the
 // WAL. A second of writes at full speed is a few MB of WAL.

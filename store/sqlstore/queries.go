@@ -202,9 +202,39 @@ func scanVersion(row scanner) (*doorway.AppVersion, error) {
 }
 
 func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, error) {
-	v, err := scanVersion(db.r.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, id))
-	return v, db.notFound(err, "app version", id)
+	return db.version(ctx, db.r, id, true)
 }
+
+// version reads an app version, from memory when it was read before:
+// versions never change once written (a change is a new version), so the
+// copy is good on every node for as long as it lives. Only committed reads
+// (remember) fill the cache. Callers get their own copy of the struct; its
+// slices are shared and must not be modified.
+func (db *DB) version(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, id string, remember bool) (*doorway.AppVersion, error) {
+	if v, ok := db.versions.Load(id); ok {
+		c := *v.(*doorway.AppVersion)
+		return &c, nil
+	}
+	v, err := scanVersion(q.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, id))
+	if err != nil {
+		return nil, db.notFound(err, "app version", id)
+	}
+	if remember {
+		if db.nversions.Add(1) > maxCachedVersions {
+			db.versions.Clear()
+			db.nversions.Store(1)
+		}
+		db.versions.Store(id, v)
+	}
+	c := *v
+	return &c, nil
+}
+
+// maxCachedVersions bounds the version cache; past it, the cache starts
+// again empty.
+const maxCachedVersions = 4096
 
 func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {
 	rows, err := db.r.QueryContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE app_id = $1 ORDER BY created_at, rowid`, appID)
@@ -313,10 +343,11 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 	var inst *doorway.Installation
 	err := db.tx(ctx, func(tx txn) error {
 		var r doorway.InstallRequest
-		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = $1, decided_at = $2
+		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = $1, decided_at = $2,
+				user_id = COALESCE(NULLIF(CAST($5 AS TEXT), ''), user_id), tenant_id = COALESCE(NULLIF(CAST($6 AS TEXT), ''), tenant_id)
 			WHERE id = $3 AND decision = '' AND expires_at > $4
 			RETURNING app_id, version_id, mode, user_id, tenant_id, state`,
-			d.Decision, ms(d.Now), d.RequestID, ms(d.Now)).
+			d.Decision, ms(d.Now), d.RequestID, ms(d.Now), d.UserID, d.TenantID).
 			Scan(&r.AppID, &r.VersionID, &r.Mode, &r.UserID, &r.TenantID, &r.State)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("install request %q is decided, expired or unknown: %w", d.RequestID, store.ErrConflict)
@@ -327,9 +358,9 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		if r.TenantID == "" || r.UserID == "" {
 			return fmt.Errorf("install request %q has no tenant chosen: %w", d.RequestID, store.ErrConflict)
 		}
-		v, err := scanVersion(tx.QueryRowContext(ctx, `SELECT `+versionCols+` FROM app_versions WHERE id = $1`, r.VersionID))
+		v, err := db.version(ctx, tx, r.VersionID, false)
 		if err != nil {
-			return db.notFound(err, "app version", r.VersionID)
+			return err
 		}
 		perms := make([]string, len(v.Permissions))
 		for i, p := range v.Permissions {

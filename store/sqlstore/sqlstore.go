@@ -19,6 +19,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorwayhq/doorway/store"
@@ -53,6 +55,9 @@ type DB struct {
 
 	batch           chan *batchTx // Dialect.Batch: to the committing goroutine
 	closed, stopped chan struct{}
+
+	versions  sync.Map // id → *doorway.AppVersion; see version
+	nversions atomic.Int64
 }
 
 // OnClose has Close run f first (a backend's own background work).

@@ -35,6 +35,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SecretRotation", testSecretRotation},
 		{"Links", testLinks},
 		{"ApproveCreatesInstallationAndEvent", testApprove},
+		{"DecideNamesTheTenant", testDecideNamesTheTenant},
 		{"DecideOnce", testDecideOnce},
 		{"DecideExpired", testDecideExpired},
 		{"DenyCreatesNothing", testDeny},
@@ -353,6 +354,36 @@ func testApprove(t *testing.T, s store.Store) {
 	if e.Type != doorway.EventInstalled || e.Sequence != 1 || e.State != "st-1" || e.UserID != f.user.ID ||
 		e.TenantID != f.tenant.ID || e.AppID != f.app.ID || e.Mode != doorway.Live || len(e.Permissions) != 2 {
 		t.Fatalf("event = %+v", e)
+	}
+}
+
+// testDecideNamesTheTenant: an approval that names user and tenant installs
+// there, whatever ChooseTenant recorded (or without it).
+func testDecideNamesTheTenant(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	other := newTenant(t, s, "Blue Harbor", f.user.ID)
+	for _, r := range []*doorway.InstallRequest{f.req, newRequest(t, s, f.app, "st-2")} {
+		d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: t0.Add(time.Minute), UserID: f.user.ID, TenantID: other.ID,
+			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")}
+		inst, err := s.Decide(ctx, d)
+		must(t, err)
+		if inst.TenantID != other.ID || inst.InstalledBy != f.user.ID {
+			t.Fatalf("approval naming %s installed into %s by %s", other.ID, inst.TenantID, inst.InstalledBy)
+		}
+		got, err := s.InstallRequest(ctx, r.ID)
+		must(t, err)
+		if got.TenantID != other.ID || got.UserID != f.user.ID {
+			t.Fatalf("request after the approval records tenant %q and user %q, want %s and %s", got.TenantID, got.UserID, other.ID, f.user.ID)
+		}
+		events, err := s.Events(ctx, inst.ID)
+		must(t, err)
+		if last := events[len(events)-1]; last.TenantID != other.ID || last.UserID != f.user.ID {
+			t.Fatalf("event = %+v, want tenant %s and user %s", last, other.ID, f.user.ID)
+		}
+	}
+	if _, err := s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Live); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the tenant ChooseTenant recorded got an installation too: %v", err)
 	}
 }
 
