@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -46,7 +47,21 @@ type Keys struct {
 	mu       sync.Mutex
 	loaded   []key // valid keys, newest first
 	loadedAt time.Time
+
+	vmu      sync.Mutex
+	verified map[[sha256.Size]byte]verified // see Verify
 }
+
+// verified is a token whose signature checked out: its claims and the key
+// that signed it.
+type verified struct {
+	claims Claims
+	kid    string
+}
+
+// maxVerified bounds the tokens Verify remembers; past it, it starts again
+// empty.
+const maxVerified = 10_000
 
 type key struct {
 	doorway.SigningKey
@@ -221,11 +236,46 @@ func (l key) sign(c Claims) (string, error) {
 // Only tokens this package signs verify: the protected header must be
 // exactly the one the key signs with (EdDSA, its kid, typ at+jwt), so no
 // other algorithm, key or header parameter ("crit", "jku") is considered.
+//
+// A token is the same string every time it is checked (a resource server
+// introspects the one it was handed on every call), and an Ed25519 check
+// costs more than the rest of an introspection. So Verify remembers the
+// tokens it verified, by SHA-256 of the whole token, and a token it has
+// seen costs a hash and a lookup: whether the signing key is still valid,
+// the issuer and the expiry are checked again every time.
 func (k *Keys) Verify(ctx context.Context, token, issuer string) (*Claims, error) {
+	sum := sha256.Sum256([]byte(token))
+	k.vmu.Lock()
+	v, seen := k.verified[sum]
+	k.vmu.Unlock()
+	if seen {
+		if _, err := k.key(ctx, v.kid); err != nil {
+			return nil, err
+		}
+		if v.claims.Issuer != issuer || k.Now().Unix() >= v.claims.Expiry {
+			return nil, ErrInvalid
+		}
+		c := v.claims
+		return &c, nil
+	}
+	c, kid, err := k.verify(ctx, token, issuer)
+	if err != nil {
+		return nil, err
+	}
+	k.vmu.Lock()
+	if k.verified == nil || len(k.verified) >= maxVerified {
+		k.verified = map[[sha256.Size]byte]verified{}
+	}
+	k.verified[sum] = verified{*c, kid}
+	k.vmu.Unlock()
+	return c, nil
+}
+
+func (k *Keys) verify(ctx context.Context, token, issuer string) (*Claims, string, error) {
 	head, rest, ok1 := strings.Cut(token, ".")
 	payload, sig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(sig, ".") || len(token) > 8<<10 {
-		return nil, ErrInvalid
+		return nil, "", ErrInvalid
 	}
 	enc := base64.RawURLEncoding
 	var h struct {
@@ -233,24 +283,24 @@ func (k *Keys) Verify(ctx context.Context, token, issuer string) (*Claims, error
 	}
 	raw, err := enc.DecodeString(head)
 	if err != nil || json.Unmarshal(raw, &h) != nil {
-		return nil, ErrInvalid
+		return nil, "", ErrInvalid
 	}
 	l, err := k.key(ctx, h.Kid)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	s, err := enc.DecodeString(sig)
 	if err != nil || head != l.header || !ed25519.Verify(l.public, []byte(token[:len(head)+1+len(payload)]), s) {
-		return nil, ErrInvalid
+		return nil, "", ErrInvalid
 	}
 	var c Claims
 	if raw, err = enc.DecodeString(payload); err != nil || json.Unmarshal(raw, &c) != nil {
-		return nil, ErrInvalid
+		return nil, "", ErrInvalid
 	}
 	if c.Issuer != issuer || k.Now().Unix() >= c.Expiry {
-		return nil, ErrInvalid
+		return nil, "", ErrInvalid
 	}
-	return &c, nil
+	return &c, h.Kid, nil
 }
 
 // key finds the valid key kid, reloading the keys once if it is unknown

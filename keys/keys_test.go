@@ -120,3 +120,53 @@ func TestVerifyRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyRemembersOnlyWhatStillHolds: a token verified once is checked
+// again each time for issuer, expiry and a valid signing key; a token one
+// character away from it is verified from scratch.
+func TestVerifyRemembersOnlyWhatStillHolds(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	k := newKeys(t, now)
+	k.Now = func() time.Time { return now }
+	claims := keys.Claims{Issuer: issuer, Subject: "ins_1", Expiry: now.Add(time.Hour).Unix(), GrantID: "gr_1"}
+	tok, err := k.Sign(ctx, claims)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if c, err := k.Verify(ctx, tok, issuer); err != nil || *c != claims {
+			t.Fatalf("Verify #%d = %+v, %v; want %+v", i+1, c, err, claims)
+		}
+	}
+	head, rest, _ := strings.Cut(tok, ".")
+	payload, sig, _ := strings.Cut(rest, ".")
+	flipped := []byte(sig)
+	flipped[10] ^= 1
+	for _, tc := range []struct{ name, token, issuer string }{
+		{"another issuer", tok, "https://evil.example"},
+		{"one bit of the signature flipped", head + "." + payload + "." + string(flipped), issuer},
+		{"signature cut short", tok[:len(tok)-2], issuer},
+	} {
+		if c, err := k.Verify(ctx, tc.token, tc.issuer); !errors.Is(err, keys.ErrInvalid) {
+			t.Errorf("%s: Verify = %+v, %v; want ErrInvalid", tc.name, c, err)
+		}
+	}
+	// The key rotated out with no overlap: the token dies with it.
+	if _, err := k.Rotate(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Second)
+	if c, err := k.Verify(ctx, tok, issuer); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("after its key was rotated out: Verify = %+v, %v; want ErrInvalid", c, err)
+	}
+	// A fresh token under the new key expires on time.
+	fresh, _ := k.Sign(ctx, claims)
+	if _, err := k.Verify(ctx, fresh, issuer); err != nil {
+		t.Fatalf("a token of the new key: %v", err)
+	}
+	now = time.Unix(claims.Expiry, 0)
+	if c, err := k.Verify(ctx, fresh, issuer); !errors.Is(err, keys.ErrInvalid) {
+		t.Errorf("at its expiry: Verify = %+v, %v; want ErrInvalid", c, err)
+	}
+}

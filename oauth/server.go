@@ -406,7 +406,7 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	if id == "" {
 		return nil, invalidRequest("instance_id is missing: client_credentials issues a token for one installation (the instanceId of the install redirect)")
 	}
-	inst, err := s.Store.Installation(ctx, id)
+	inst, g, err := s.Store.InstallationGrant(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && inst.AppID != c.app.ID) {
 		return nil, invalidGrant(fmt.Sprintf("instance_id %q is not an installation of app %s", clip(id), c.app.ID))
 	} else if err != nil {
@@ -414,10 +414,6 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	}
 	if inst.Status == doorway.Uninstalled {
 		return nil, invalidGrant(fmt.Sprintf("installation %s was uninstalled", inst.ID))
-	}
-	g, err := s.Store.Grant(ctx, inst.GrantID)
-	if err != nil {
-		return nil, serverError(err)
 	}
 	if !g.RevokedAt.IsZero() {
 		return nil, invalidGrant(fmt.Sprintf("the grant of installation %s was revoked", inst.ID))
@@ -479,20 +475,13 @@ func (s *Server) Authenticate(ctx context.Context, token string) (*Access, error
 	} else if err != nil {
 		return nil, err
 	}
-	g, err := s.Store.Grant(ctx, c.GrantID)
+	g, inst, err := s.Store.GrantInstallation(ctx, c.GrantID)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrInactive
 	} else if err != nil {
 		return nil, err
 	}
-	if !g.RevokedAt.IsZero() || g.InstallationID != c.Subject {
-		return nil, ErrInactive
-	}
-	inst, err := s.Store.Installation(ctx, g.InstallationID)
-	if err != nil {
-		return nil, err
-	}
-	if inst.Status == doorway.Uninstalled {
+	if !g.RevokedAt.IsZero() || g.InstallationID != c.Subject || inst.Status == doorway.Uninstalled {
 		return nil, ErrInactive
 	}
 	return &Access{Claims: c, Grant: g, Installation: inst}, nil

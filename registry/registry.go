@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -34,6 +35,22 @@ type Registry struct {
 	Keys    *secret.Keyring
 	Catalog doorway.Catalog
 	Now     func() time.Time
+
+	mu     sync.Mutex
+	sealed map[string]sealedSecrets // app id → its secret rows; see SecretCacheFor
+}
+
+// SecretCacheFor is how long a node reuses the secret rows it read for an
+// app to sign an install redirect or a webhook, as oauth.ClientCacheFor does
+// for client secrets: every install and every delivery needs them, and the
+// read was a tenth of an install's work. A rotation on this node is seen at
+// once, on other nodes within SecretCacheFor; an expiry already set is
+// honoured to the moment.
+const SecretCacheFor = time.Second
+
+type sealedSecrets struct {
+	rows []doorway.AppSecret
+	at   time.Time
 }
 
 // Created is a new app with the secrets that are shown only now.
@@ -190,7 +207,9 @@ func (r *Registry) AddVersion(ctx context.Context, appID string, m doorway.Manif
 				return nil, err
 			}
 			// The app has no key of this kind, so "rotating" only adds it.
-			if err := r.Store.RotateAppSecrets(ctx, appID, []doorway.AppSecret{key}, r.Now()); err != nil {
+			err = r.Store.RotateAppSecrets(ctx, appID, []doorway.AppSecret{key}, r.Now())
+			r.forget(appID)
+			if err != nil {
 				return nil, err
 			}
 		} else if err != nil {
@@ -214,21 +233,42 @@ func (r *Registry) RotateSecrets(ctx context.Context, appID string, overlap time
 	}
 	now := r.Now()
 	out, rows := r.newSecrets(appID, now)
-	if err := r.Store.RotateAppSecrets(ctx, appID, rows, now.Add(overlap)); err != nil {
+	err := r.Store.RotateAppSecrets(ctx, appID, rows, now.Add(overlap))
+	r.forget(appID)
+	if err != nil {
 		return Secrets{}, err
 	}
 	return out, nil
+}
+
+// forget drops the app's cached secret rows after a change on this node.
+func (r *Registry) forget(appID string) {
+	r.mu.Lock()
+	delete(r.sealed, appID)
+	r.mu.Unlock()
 }
 
 var errNoSecret = errors.New("no valid secret")
 
 // open returns the app's secrets of kind valid now, newest first.
 func (r *Registry) open(ctx context.Context, appID string, kind doorway.SecretKind) ([]string, error) {
-	rows, err := r.Store.AppSecrets(ctx, appID)
-	if err != nil {
-		return nil, err
-	}
 	now := r.Now()
+	r.mu.Lock()
+	c, ok := r.sealed[appID]
+	r.mu.Unlock()
+	rows := c.rows
+	if !ok || now.Sub(c.at) >= SecretCacheFor || now.Before(c.at) {
+		var err error
+		if rows, err = r.Store.AppSecrets(ctx, appID); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		if r.sealed == nil || len(r.sealed) >= 10_000 {
+			r.sealed = map[string]sealedSecrets{} // a rare reset beats tracking age
+		}
+		r.sealed[appID] = sealedSecrets{rows, now}
+		r.mu.Unlock()
+	}
 	var out []string
 	for _, s := range rows {
 		if s.Kind != kind || !s.ValidAt(now) {

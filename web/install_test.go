@@ -14,6 +14,7 @@ import (
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/internal/testkit"
+	"github.com/doorwayhq/doorway/registry"
 )
 
 const appCallback = "https://app.example/cb"
@@ -163,21 +164,27 @@ func TestInstallLinkCancel(t *testing.T) {
 	}
 }
 
-func TestInstallSignatureDuringSecretRotation(t *testing.T) {
+// installer sets up one user with one tenant and a live link of an app,
+// and returns what installs the app there, as the user, again and again.
+func installer(t *testing.T) (*testkit.Server, *registry.Created, func() url.Values) {
 	s := testkit.Start(t)
 	ada := s.User(t, "ada@example.com")
 	s.Tenant(t, "Acme Bakery", ada.Email)
 	app := s.App(t, appCallback)
 	link := s.Link(t, app.App.ID, doorway.Live)
+	return s, app, func() url.Values {
+		f := s.Browser(t).Start(link + "?state=s1")
+		f.SignIn(ada.Email, testkit.Password)
+		return redirectQuery(t, f.Decide("approve"), appCallback)
+	}
+}
+
+func TestInstallSignatureDuringSecretRotation(t *testing.T) {
+	s, app, install := installer(t)
 	rotated, err := s.Registry.RotateSecrets(context.Background(), app.App.ID, time.Hour)
 	newSigning := rotated.SigningSecret
 	if err != nil {
 		t.Fatal(err)
-	}
-	install := func() url.Values {
-		f := s.Browser(t).Start(link + "?state=s1")
-		f.SignIn(ada.Email, testkit.Password)
-		return redirectQuery(t, f.Decide("approve"), appCallback)
 	}
 	q := install()
 	if n := strings.Count(q.Get("install_signature"), "v1="); n != 2 {
@@ -268,5 +275,26 @@ func TestApprovalGoesWhereTheConsentPageSaid(t *testing.T) {
 	}
 	if _, err := s.Store.InstallationFor(context.Background(), app.App.ID, studio.ID, doorway.Live); err == nil {
 		t.Fatalf("an installation was made in the account the page did not show")
+	}
+}
+
+// TestSigningSecretRotatedOnAnotherNode: a node reuses an app's secrets
+// for registry.SecretCacheFor, so a rotation made elsewhere (here a second
+// registry on the same store) signs install redirects once that has passed.
+func TestSigningSecretRotatedOnAnotherNode(t *testing.T) {
+	s, app, install := installer(t)
+	install() // this node has read the app's secrets
+	other := &registry.Registry{Store: s.Registry.Store, Keys: s.Registry.Keys, Catalog: s.Registry.Catalog, Now: s.Registry.Now}
+	rotated, err := other.RotateSecrets(context.Background(), app.App.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(registry.SecretCacheFor)
+	q := install()
+	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), rotated.SigningSecret); err != nil {
+		t.Errorf("%s after a rotation on another node, the new signing secret does not verify: %v", registry.SecretCacheFor, err)
+	}
+	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), app.SigningSecret); err == nil {
+		t.Errorf("%s after a rotation with no overlap on another node, the old signing secret still verifies", registry.SecretCacheFor)
 	}
 }

@@ -44,6 +44,7 @@ type options struct {
 	growStores       []string
 	profile          string // directory for pprof files, "" for none
 	markdown         string // file for the Markdown table, "" for none
+	keep             bool   // keep the work directory (databases, server logs)
 }
 
 func main() {
@@ -64,6 +65,7 @@ func main() {
 	flag.StringVar(&growStores, "grow-stores", "sqlite", "backends that also run the growth round")
 	flag.IntVar(&o.backlog, "backlog", 10_000, "webhook events queued before the drain (f)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a and b, and the harness's own CPU profile, to this directory")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (databases and each server's request log) and print where it is")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+

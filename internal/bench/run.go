@@ -40,7 +40,11 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if o.keep {
+		defer note("kept the databases and server logs in %s", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	b := &bench{o: o, dir: dir, key: base64.StdEncoding.EncodeToString(raw), c: client(o.conns), rep: rep}

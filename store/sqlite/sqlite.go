@@ -180,13 +180,16 @@ var dialect = sqlstore.Dialect{
 	// One writer, whose commits write each page touched: share them.
 	Batch: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
-	// row locks.
+	// row locks. The limit is (SELECT $4), not $4: SQLite compiles a bare
+	// parameter in that LIMIT into the statement and parses the whole
+	// statement again whenever its value is bound (four times the cost of
+	// the claim).
 	ClaimEvents: `UPDATE events SET lease_owner = $1, lease_until = $2
 		WHERE id IN (
 			SELECT e.id FROM events e
 			WHERE e.delivery = 'pending' AND e.next_attempt_at <= $3 AND e.lease_until <= $3
 			  AND NOT EXISTS (SELECT 1 FROM events p WHERE p.delivery = 'pending'
 			                  AND p.installation_id = e.installation_id AND p.sequence < e.sequence)
-			ORDER BY e.next_attempt_at, e.id LIMIT $4)
+			ORDER BY e.next_attempt_at, e.id LIMIT (SELECT $4))
 		RETURNING ` + sqlstore.EventColumns,
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -29,6 +31,17 @@ func nullList(l []string) any {
 }
 
 func parseList(s, what string) ([]string, error) {
+	// What list wrote, ["a","b"], splits on "," unless a string holds an
+	// escape; anything else goes to the JSON decoder.
+	if s == "[]" {
+		return []string{}, nil
+	}
+	if inner, ok := strings.CutPrefix(s, `["`); ok && strings.HasSuffix(inner, `"]`) && !strings.Contains(s, `\`) {
+		l := strings.Split(inner[:len(inner)-2], `","`)
+		if !slices.ContainsFunc(l, func(e string) bool { return strings.Contains(e, `"`) }) {
+			return l, nil
+		}
+	}
 	var l []string
 	if err := json.Unmarshal([]byte(s), &l); err != nil {
 		return nil, fmt.Errorf("%s: stored list: %w", what, err)

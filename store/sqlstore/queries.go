@@ -414,18 +414,33 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 
 const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at, grant_id`
 
-func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
-	var i doorway.Installation
-	var perms string
-	var seq, created, updated int64
-	if err := row.Scan(&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &perms, &i.InstalledBy, &seq, &created, &updated, &i.GrantID); err != nil {
+// installationRow is where a row of installationCols is scanned.
+type installationRow struct {
+	i                     doorway.Installation
+	perms                 string
+	seq, created, updated int64
+}
+
+func (r *installationRow) dest() []any {
+	i := &r.i
+	return []any{&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &r.perms, &i.InstalledBy, &r.seq, &r.created, &r.updated, &i.GrantID}
+}
+
+func (r *installationRow) value() (*doorway.Installation, int64, error) {
+	var err error
+	if r.i.Permissions, err = parseList(r.perms, "installation "+r.i.ID); err != nil {
 		return nil, 0, err
 	}
-	if err := json.Unmarshal([]byte(perms), &i.Permissions); err != nil {
-		return nil, 0, fmt.Errorf("installation %s: stored permissions: %w", i.ID, err)
+	r.i.CreatedAt, r.i.UpdatedAt = fromMS(r.created), fromMS(r.updated)
+	return &r.i, r.seq, nil
+}
+
+func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
+	var r installationRow
+	if err := row.Scan(r.dest()...); err != nil {
+		return nil, 0, err
 	}
-	i.CreatedAt, i.UpdatedAt = fromMS(created), fromMS(updated)
-	return &i, seq, nil
+	return r.value()
 }
 
 func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -30,23 +31,74 @@ func (db *DB) CreateGrant(ctx context.Context, g *doorway.Grant) error {
 
 const grantCols = `id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at`
 
+// grantRow is where a row of grantCols is scanned.
+type grantRow struct {
+	g       doorway.Grant
+	scope   string
+	created int64
+	revoked sql.NullInt64
+}
+
+func (r *grantRow) dest() []any {
+	g := &r.g
+	return []any{&g.ID, &g.Kind, &g.AppID, &g.InstallationID, &r.scope, &g.Rotate, &r.created, &r.revoked}
+}
+
+func (r *grantRow) value() (*doorway.Grant, error) {
+	var err error
+	r.g.Scope, err = parseList(r.scope, "grant "+r.g.ID)
+	r.g.CreatedAt, r.g.RevokedAt = fromMS(r.created), fromNullMS(r.revoked)
+	return &r.g, err
+}
+
 func scanGrant(row scanner) (*doorway.Grant, error) {
-	var g doorway.Grant
-	var scope string
-	var created int64
-	var revoked sql.NullInt64
-	if err := row.Scan(&g.ID, &g.Kind, &g.AppID, &g.InstallationID, &scope, &g.Rotate, &created, &revoked); err != nil {
+	var r grantRow
+	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
 	}
-	var err error
-	g.Scope, err = parseList(scope, "grant "+g.ID)
-	g.CreatedAt, g.RevokedAt = fromMS(created), fromNullMS(revoked)
-	return &g, err
+	return r.value()
 }
 
 func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 	g, err := scanGrant(db.r.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, id))
 	return g, db.notFound(err, "grant", id)
+}
+
+// both scans one row of installationCols then grantCols, each prefixed
+// with its table's alias (i, g).
+func both(row *sql.Row) (*doorway.Installation, *doorway.Grant, error) {
+	var ir installationRow
+	var gr grantRow
+	if err := row.Scan(append(ir.dest(), gr.dest()...)...); err != nil {
+		return nil, nil, err
+	}
+	i, _, err := ir.value()
+	if err != nil {
+		return nil, nil, err
+	}
+	g, err := gr.value()
+	return i, g, err
+}
+
+var (
+	installationColsI = prefixed("i.", installationCols)
+	grantColsG        = prefixed("g.", grantCols)
+)
+
+func prefixed(alias, cols string) string {
+	return alias + strings.ReplaceAll(cols, ", ", ", "+alias)
+}
+
+func (db *DB) InstallationGrant(ctx context.Context, installationID string) (*doorway.Installation, *doorway.Grant, error) {
+	i, g, err := both(db.r.QueryRowContext(ctx, `SELECT `+installationColsI+`, `+grantColsG+`
+		FROM installations i JOIN grants g ON g.id = i.grant_id WHERE i.id = $1`, installationID))
+	return i, g, db.notFound(err, "installation with its grant", installationID)
+}
+
+func (db *DB) GrantInstallation(ctx context.Context, grantID string) (*doorway.Grant, *doorway.Installation, error) {
+	i, g, err := both(db.r.QueryRowContext(ctx, `SELECT `+installationColsI+`, `+grantColsG+`
+		FROM grants g JOIN installations i ON i.id = g.installation_id WHERE g.id = $1`, grantID))
+	return g, i, db.notFound(err, "grant with its installation", grantID)
 }
 
 func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {

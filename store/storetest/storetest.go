@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CompleteSetup", testCompleteSetup},
 		{"ListInstallations", testListInstallations},
 		{"RenewInstallGrant", testRenewInstallGrant},
+		{"InstallationWithGrant", testInstallationWithGrant},
 		{"AppSecretByHash", testAppSecretByHash},
 		{"InstallTokens", testInstallTokens},
 		{"SigningKeys", testSigningKeys},

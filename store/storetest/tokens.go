@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -342,6 +343,49 @@ func testRenewInstallGrant(t *testing.T, s store.Store) {
 	}
 	stale := &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantInstall, AppID: i.app.ID, InstallationID: i.inst.ID, CreatedAt: t0}
 	wantErr(t, s.RenewInstallGrant(ctx, i.inst.GrantID, stale, t0.Add(time.Hour)), store.ErrConflict)
+}
+
+// testInstallationWithGrant: the joined reads return what the two single
+// reads return, follow a renewed install grant, still find an uninstalled
+// installation (its grant revoked), and know nothing of unknown ids.
+func testInstallationWithGrant(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	check := func(when string) {
+		t.Helper()
+		inst, err := s.Installation(ctx, i.inst.ID)
+		must(t, err)
+		g, err := s.Grant(ctx, inst.GrantID)
+		must(t, err)
+		gotInst, gotGrant, err := s.InstallationGrant(ctx, inst.ID)
+		must(t, err)
+		if !reflect.DeepEqual(gotInst, inst) || !reflect.DeepEqual(gotGrant, g) {
+			t.Fatalf("%s: InstallationGrant = %+v, %+v; want %+v, %+v", when, gotInst, gotGrant, inst, g)
+		}
+		gotGrant, gotInst, err = s.GrantInstallation(ctx, g.ID)
+		must(t, err)
+		if !reflect.DeepEqual(gotInst, inst) || !reflect.DeepEqual(gotGrant, g) {
+			t.Fatalf("%s: GrantInstallation = %+v, %+v; want %+v, %+v", when, gotGrant, gotInst, g, inst)
+		}
+	}
+	check("after the install")
+	renewed := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantInstall, AppID: i.app.ID, InstallationID: i.inst.ID,
+		Scope: []string{"customer_read", "invoice_write"}, CreatedAt: t0.Add(time.Hour)}
+	must(t, s.RenewInstallGrant(ctx, i.inst.GrantID, renewed, t0.Add(time.Hour)))
+	check("after the grant was renewed")
+	if _, g, err := s.InstallationGrant(ctx, i.inst.ID); err != nil || g.ID != renewed.ID {
+		t.Fatalf("InstallationGrant after renewal gives grant %v (%v), want %s", g, err, renewed.ID)
+	}
+	_, err := s.Uninstall(ctx, i.inst.ID, "", secret.ID("evt_"), t0.Add(2*time.Hour))
+	must(t, err)
+	check("after the uninstall")
+	if inst, g, _ := s.InstallationGrant(ctx, i.inst.ID); inst.Status != doorway.Uninstalled || g.RevokedAt.IsZero() {
+		t.Fatalf("after the uninstall: status %s, grant revoked at %v", inst.Status, g.RevokedAt)
+	}
+	_, _, err = s.InstallationGrant(ctx, "ins_missing")
+	wantErr(t, err, store.ErrNotFound)
+	_, _, err = s.GrantInstallation(ctx, "gr_missing")
+	wantErr(t, err, store.ErrNotFound)
 }
 
 func testAppSecretByHash(t *testing.T, s store.Store) {
