@@ -110,13 +110,11 @@ func (s *Service) SessionUser(ctx context.Context, token string) (*doorway.User,
 	if token == "" || len(token) > 100 {
 		return nil, nil
 	}
-	sess, err := s.Store.Session(ctx, secret.Hash(token), s.Now())
+	_, u, err := s.Store.Session(ctx, secret.Hash(token), s.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
-	} else if err != nil {
-		return nil, err
 	}
-	return s.Store.User(ctx, sess.UserID)
+	return u, err
 }
 
 // SignOut ends the session of token.

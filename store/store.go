@@ -46,7 +46,9 @@ type Store interface {
 
 	// Browser sessions, looked up by the hash of the cookie's token.
 	CreateSession(ctx context.Context, s *doorway.Session) error
-	Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, error) // expired: ErrNotFound
+	// Session returns a live session with its user, in one read (every
+	// install page asks). Expired or unknown: ErrNotFound.
+	Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, error)
 	DeleteSession(ctx context.Context, hash string) error
 
 	// Apps, their immutable versions and their secrets.

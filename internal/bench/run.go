@@ -230,7 +230,9 @@ func (b *bench) store(ctx context.Context, st string) error {
 	if m, err = open(ctx, db, b.key); err != nil {
 		return err
 	}
+	stop := b.profileHarness(st + " g import")
 	err = f.grow(ctx, m.Store, o.grow, "installations (growth)")
+	stop()
 	if cerr := m.Close(); err == nil {
 		err = cerr
 	}

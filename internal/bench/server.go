@@ -52,6 +52,11 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 		return nil, err
 	}
 	args := []string{"serve", "--addr", addr, "--db", db, "--webhook-allow-private"}
+	if strings.HasPrefix(db, "postgres") {
+		// One connection per client: with fewer, requests queue for a
+		// connection while the database has cores to spare.
+		args = append(args, "--db-max-conns", strconv.Itoa(pgConns))
+	}
 	var pprofAddr string
 	if profile {
 		if pprofAddr, err = freeAddr(); err != nil {
@@ -67,6 +72,9 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 	}
 	return p, err
 }
+
+// pgConns is the PostgreSQL pool each doorway gets under load.
+var pgConns = 10
 
 // startFloor runs this program again as the floor server.
 func startFloor(size int) (*process, error) {

@@ -16,9 +16,13 @@
 //   - busy_timeout=5000: the CLI and the server share the file; a short
 //     wait beats an error.
 //   - foreign_keys=1: SQLite leaves them off by default.
-//   - temp_store=MEMORY on the writer: each transaction of a group commit is
-//     a savepoint, whose undo copies of pages (the sub-journal) would
-//     otherwise go to a temporary file.
+//   - temp_store=MEMORY on the writer: the undo copies of pages that a
+//     savepoint or a multi-row statement keeps (the sub-journal) stay in
+//     memory instead of spilling to a temporary file, one write(2) per page,
+//     past 64 KiB. SQLite trims that journal by walking it from the start,
+//     so a transaction of thousands of statements inside one savepoint
+//     grows quadratic: group commit runs bulk imports alone, outside any
+//     savepoint (see sqlstore).
 //   - cache_size on the writer: see writerCacheKiB.
 //   - wal_autocheckpoint=0 on the writer: a checkpoint copies the WAL back
 //     into the database file and fsyncs it, which took the one writer away
@@ -179,6 +183,8 @@ var dialect = sqlstore.Dialect{
 	Prepare: true,
 	// One writer, whose commits write each page touched: share them.
 	Batch: true,
+	// Bulk INSERTs: see sqlstore.Dialect.
+	Anonymous: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
 	// row locks. The limit is (SELECT $4), not $4: SQLite compiles a bare
 	// parameter in that LIMIT into the statement and parses the whole

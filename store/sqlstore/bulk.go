@@ -9,19 +9,16 @@ import (
 	"github.com/doorwayhq/doorway/store"
 )
 
-// importBatch rows go in one INSERT. The SQLite driver looks each $N
-// parameter up by name, so a statement's cost grows with the square of
-// its parameters: from 20 rows on, inserting the rows costs more than
-// running more statements (400 rows were seven times slower).
-const importBatch = 20
+// importBatch rows go in one INSERT.
+const importBatch = 50
 
 // ImportInstallations writes installations, their install grants and the
 // optional events in one transaction, many rows per statement.
 func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) error {
-	return db.tx(ctx, func(tx txn) error {
+	return db.bigTx(ctx, func(tx txn) error {
 		for start := 0; start < len(items); start += importBatch {
 			batch := items[start:min(start+importBatch, len(items))]
-			if err := importRows(ctx, tx, batch); err != nil {
+			if err := importRows(ctx, tx, batch, db.d.Anonymous); err != nil {
 				return db.conflict(err, "import installations")
 			}
 		}
@@ -29,8 +26,8 @@ func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) err
 	})
 }
 
-func importRows(ctx context.Context, tx txn, batch []store.Import) error {
-	var insts, grants, events rows
+func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous bool) error {
+	insts, grants, events := rows{anonymous: anonymous}, rows{anonymous: anonymous}, rows{anonymous: anonymous}
 	for _, it := range batch {
 		i := it.Installation
 		seq := 0
@@ -72,10 +69,12 @@ func importRows(ctx context.Context, tx txn, batch []store.Import) error {
 	return nil
 }
 
-// rows builds the VALUES list of a multi-row INSERT.
+// rows builds the VALUES list of a multi-row INSERT, with $N parameters
+// or, when anonymous, ? ones.
 type rows struct {
-	values strings.Builder
-	args   []any
+	values    strings.Builder
+	args      []any
+	anonymous bool
 }
 
 func (r *rows) add(vals ...any) {
@@ -88,7 +87,11 @@ func (r *rows) add(vals ...any) {
 			r.values.WriteString(", ")
 		}
 		r.args = append(r.args, v)
-		fmt.Fprintf(&r.values, "$%d", len(r.args))
+		if r.anonymous {
+			r.values.WriteByte('?')
+		} else {
+			fmt.Fprintf(&r.values, "$%d", len(r.args))
+		}
 	}
 	r.values.WriteByte(')')
 }

@@ -101,16 +101,19 @@ func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
 	return err
 }
 
-func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, error) {
+func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, error) {
 	var s doorway.Session
-	var created, expires int64
-	err := db.r.QueryRowContext(ctx, `SELECT hash, user_id, created_at, expires_at FROM sessions WHERE hash = $1 AND expires_at > $2`,
-		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires)
+	var u doorway.User
+	var created, expires, userCreated int64
+	err := db.r.QueryRowContext(ctx, `SELECT s.hash, s.user_id, s.created_at, s.expires_at, u.email, u.password_hash, u.created_at
+		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = $1 AND s.expires_at > $2`,
+		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires, &u.Email, &u.PasswordHash, &userCreated)
 	if err != nil {
-		return nil, db.notFound(err, "session", "…")
+		return nil, nil, db.notFound(err, "session", "…")
 	}
 	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
-	return &s, nil
+	u.ID, u.CreatedAt = s.UserID, fromMS(userCreated)
+	return &s, &u, nil
 }
 
 func (db *DB) DeleteSession(ctx context.Context, hash string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -79,5 +80,47 @@ func testImport(t *testing.T, s store.Store) {
 	wantErr(t, s.ImportInstallations(ctx, []store.Import{ok, dup}), store.ErrConflict)
 	if _, err := s.Installation(ctx, ok.Installation.ID); err == nil {
 		t.Fatalf("installation %s was written by an import that failed", ok.Installation.ID)
+	}
+}
+
+// testImportBesideWrites: imports and small writes made at the same time
+// all land (a store that commits writes together must still take a large
+// one, and those around it).
+func testImportBesideWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "importer@example.com")
+	app, v := newApp(t, s, "customer_read")
+	imports := make([][]store.Import, 3) // of 50 each
+	for k := range 150 {
+		imports[k%3] = append(imports[k%3], store.Import{Installation: doorway.Installation{ID: secret.ID("ins_"), AppID: app.ID,
+			TenantID: newTenant(t, s, fmt.Sprint("T", k), u.ID).ID, Mode: doorway.Live, Status: doorway.Active, VersionID: v.ID,
+			Permissions: []string{"customer_read"}, InstalledBy: u.ID, GrantID: secret.ID("gr_"), CreatedAt: t0, UpdatedAt: t0},
+			EventID: secret.ID("evt_")})
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for g, items := range imports {
+		wg.Go(func() { errs <- s.ImportInstallations(ctx, items) })
+		wg.Go(func() {
+			for k := range 5 {
+				errs <- s.CreateUser(ctx, &doorway.User{ID: secret.ID("usr_"), Email: fmt.Sprintf("u%d-%d@example.com", g, k),
+					PasswordHash: "x", CreatedAt: t0})
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		must(t, err)
+	}
+	page, err := s.Installations(ctx, app.ID, "", 1000)
+	must(t, err)
+	if len(page) != 150 {
+		t.Fatalf("%d installations after three imports of 50 beside other writes, want 150", len(page))
+	}
+	for g := range 3 {
+		if _, err := s.UserByEmail(ctx, fmt.Sprintf("u%d-4@example.com", g)); err != nil {
+			t.Fatalf("a user created beside the imports is missing: %v", err)
+		}
 	}
 }

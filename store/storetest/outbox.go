@@ -300,7 +300,7 @@ func testSweep(t *testing.T, s store.Store) {
 	if n != 5 { // old session, two requests, the code, the install token
 		t.Fatalf("swept %d rows, want 5", n)
 	}
-	if _, err := s.Session(ctx, live.Hash, t0); err != nil {
+	if _, _, err := s.Session(ctx, live.Hash, t0); err != nil {
 		t.Fatalf("the live session went: %v", err)
 	}
 	_, err = s.InstallRequest(ctx, i.req.ID)

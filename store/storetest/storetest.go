@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sweep", testSweep},
 		{"RateLimits", testRateLimits},
 		{"Import", testImport},
+		{"ImportBesideWrites", testImportBesideWrites},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -208,15 +209,18 @@ func testSessions(t *testing.T, s store.Store) {
 	u := newUser(t, s, "a@example.com")
 	sess := &doorway.Session{Hash: secret.Hash("tok"), UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	must(t, s.CreateSession(ctx, sess))
-	got, err := s.Session(ctx, sess.Hash, t0.Add(59*time.Minute))
+	got, user, err := s.Session(ctx, sess.Hash, t0.Add(59*time.Minute))
 	must(t, err)
-	if got.UserID != u.ID {
-		t.Fatalf("session user = %q", got.UserID)
+	if got.UserID != u.ID || !got.ExpiresAt.Equal(sess.ExpiresAt) || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("session = %+v, want %+v", got, sess)
 	}
-	_, err = s.Session(ctx, sess.Hash, t0.Add(time.Hour))
+	if user.ID != u.ID || user.Email != u.Email || user.PasswordHash != u.PasswordHash || !user.CreatedAt.Equal(u.CreatedAt) {
+		t.Fatalf("session's user = %+v, want %+v", user, u)
+	}
+	_, _, err = s.Session(ctx, sess.Hash, t0.Add(time.Hour))
 	wantErr(t, err, store.ErrNotFound)
 	must(t, s.DeleteSession(ctx, sess.Hash))
-	_, err = s.Session(ctx, sess.Hash, t0)
+	_, _, err = s.Session(ctx, sess.Hash, t0)
 	wantErr(t, err, store.ErrNotFound)
 }
 
