@@ -53,6 +53,8 @@ type Store interface {
 
 	// Apps, their immutable versions and their secrets.
 	CreateApp(ctx context.Context, app *doorway.App, v *doorway.AppVersion, secrets []doorway.AppSecret) error
+	// App may answer from a copy up to a second old when the app's versions
+	// were changed by another node (sqlstore.AppCacheFor).
 	App(ctx context.Context, id string) (*doorway.App, error)
 	// AddAppVersion stores a new version and makes it the version of each of
 	// modes. ErrConflict: the app has a version with that version string.

@@ -61,7 +61,7 @@ func main() {
 	flag.StringVar(&stores, "stores", "sqlite,postgres", "backends to measure, in order")
 	flag.IntVar(&o.tenants, "tenants", 10_000, "users, each owning one tenant, to install into")
 	flag.IntVar(&o.fleet, "fleet", 10_000, "installations present during the first round")
-	flag.IntVar(&o.grow, "grow", 100_000, "installations present during the growth round (g); 0 skips it")
+	flag.IntVar(&o.grow, "grow", 1_000_000, "installations present during the growth round (g); 0 skips it")
 	flag.StringVar(&growStores, "grow-stores", "sqlite", "backends that also run the growth round")
 	flag.IntVar(&o.backlog, "backlog", 10_000, "webhook events queued before the drain (f)")
 	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a and b, and the harness's own CPU profile, to this directory")

@@ -53,8 +53,6 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 	}
 	args := []string{"serve", "--addr", addr, "--db", db, "--webhook-allow-private"}
 	if strings.HasPrefix(db, "postgres") {
-		// One connection per client: with fewer, requests queue for a
-		// connection while the database has cores to spare.
 		args = append(args, "--db-max-conns", strconv.Itoa(pgConns))
 	}
 	var pprofAddr string
@@ -73,8 +71,10 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 	return p, err
 }
 
-// pgConns is the PostgreSQL pool each doorway gets under load.
-var pgConns = 10
+// pgConns is the PostgreSQL pool doorway gets: the default. Pools of 24
+// and 40 measured no faster on two cores, where the database's own CPU is
+// the limit.
+const pgConns = 10
 
 // startFloor runs this program again as the floor server.
 func startFloor(size int) (*process, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/store"
 	"github.com/doorwayhq/doorway/store/sqlite"
+	"github.com/doorwayhq/doorway/store/sqlstore"
 	"github.com/doorwayhq/doorway/store/storetest"
 )
 
@@ -74,5 +75,42 @@ func TestBackgroundCheckpoint(t *testing.T) {
 			t.Fatalf("the database file is %d bytes 5 s after 2,000 inserts (was %d): nothing was checkpointed", size(), before)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAppChangedOnAnotherNode: two stores on one database (two processes,
+// say the CLI and the server). A version made live through one is seen by
+// the other within sqlstore.AppCacheFor, by the one that made it at once.
+func TestAppChangedOnAnotherNode(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "doorway.db")
+	open := func() store.Store {
+		db, err := sqlite.Open(ctx, path, sqlite.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		return db
+	}
+	a, b := open(), open()
+	now := time.Now()
+	app := &doorway.App{ID: "app_1", LiveVersionID: "ver_1", CreatedAt: now}
+	v1 := &doorway.AppVersion{ID: "ver_1", AppID: app.ID, CreatedAt: now, Manifest: doorway.Manifest{Name: "One", Version: "1"}}
+	if err := a.CreateApp(ctx, app, v1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.App(ctx, app.ID); err != nil || got.LiveVersionID != v1.ID {
+		t.Fatalf("other node: App = %+v, %v; want live version %s", got, err, v1.ID)
+	}
+	v2 := &doorway.AppVersion{ID: "ver_2", AppID: app.ID, CreatedAt: now, Manifest: doorway.Manifest{Name: "One", Version: "2"}}
+	if err := a.AddAppVersion(ctx, v2, doorway.Live); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.App(ctx, app.ID); err != nil || got.LiveVersionID != v2.ID {
+		t.Fatalf("this node: App = %+v, %v; want live version %s at once", got, err, v2.ID)
+	}
+	time.Sleep(sqlstore.AppCacheFor)
+	if got, err := b.App(ctx, app.ID); err != nil || got.LiveVersionID != v2.ID {
+		t.Fatalf("other node after %s: App = %+v, %v; want live version %s", sqlstore.AppCacheFor, got, err, v2.ID)
 	}
 }

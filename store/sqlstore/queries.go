@@ -149,7 +149,37 @@ func insertSecrets(ctx context.Context, tx txn, secrets []doorway.AppSecret) err
 	return nil
 }
 
+// AppCacheFor is how long a node reuses an app it read (which versions are
+// live and test): every install and every webhook delivery reads it. A
+// change made through this store is seen at once; one made on another node
+// within AppCacheFor.
+const AppCacheFor = time.Second
+
+type cachedApp struct {
+	app doorway.App
+	at  time.Time
+}
+
 func (db *DB) App(ctx context.Context, id string) (*doorway.App, error) {
+	now := time.Now()
+	if c, ok := db.apps.Load(id); ok {
+		if c := c.(cachedApp); now.Sub(c.at) < AppCacheFor && !now.Before(c.at) {
+			a := c.app
+			return &a, nil
+		}
+	}
+	a, err := db.readApp(ctx, id)
+	if err == nil {
+		if db.napps.Add(1) > maxCachedVersions {
+			db.apps.Clear()
+			db.napps.Store(1)
+		}
+		db.apps.Store(id, cachedApp{*a, now})
+	}
+	return a, err
+}
+
+func (db *DB) readApp(ctx context.Context, id string) (*doorway.App, error) {
 	var a doorway.App
 	var created int64
 	err := db.r.QueryRowContext(ctx, `SELECT id, live_version_id, test_version_id, created_at FROM apps WHERE id = $1`, id).
@@ -166,7 +196,7 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 	if err != nil {
 		return err
 	}
-	return db.tx(ctx, func(tx txn) error {
+	err = db.tx(ctx, func(tx txn) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO app_versions (id, app_id, version, manifest, created_at) VALUES ($1, $2, $3, $4, $5)`,
 			v.ID, v.AppID, v.Version, manifest, ms(v.CreatedAt))
 		if err != nil && db.d.ForeignKey(err) {
@@ -186,6 +216,8 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 		}
 		return nil
 	})
+	db.apps.Delete(v.AppID) // after the commit, so no read can put the old row back
+	return err
 }
 
 const versionCols = `id, app_id, manifest, created_at`
@@ -235,8 +267,8 @@ func (db *DB) version(ctx context.Context, q interface {
 	return &c, nil
 }
 
-// maxCachedVersions bounds the version cache; past it, the cache starts
-// again empty.
+// maxCachedVersions bounds the version and app caches; past it, a cache
+// starts again empty.
 const maxCachedVersions = 4096
 
 func (db *DB) AppVersions(ctx context.Context, appID string) ([]doorway.AppVersion, error) {

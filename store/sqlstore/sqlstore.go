@@ -62,6 +62,8 @@ type DB struct {
 
 	versions  sync.Map // id → *doorway.AppVersion; see version
 	nversions atomic.Int64
+	apps      sync.Map // id → cachedApp; see App
+	napps     atomic.Int64
 }
 
 // OnClose has Close run f first (a backend's own background work).
