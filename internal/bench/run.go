@@ -69,6 +69,13 @@ func run(ctx context.Context, o options) (*report, error) {
 			return rep, ctx.Err()
 		}
 	}
+	if rep.floor != nil {
+		r, err := b.measureFloor(ctx, rep.floorSize, "floor again (net/http, same client)", "floor-again")
+		if err != nil {
+			return rep, err
+		}
+		rep.floorEnd = r
+	}
 	return rep, nil
 }
 
@@ -249,18 +256,23 @@ func (b *bench) store(ctx context.Context, st string) error {
 
 // floor measures the floor server with scenario a's request shape.
 func (b *bench) floor(ctx context.Context, size int) error {
+	r, err := b.measureFloor(ctx, size, "floor (net/http, same client)", "floor")
+	b.rep.floor, b.rep.floorSize = r, size
+	return err
+}
+
+func (b *bench) measureFloor(ctx context.Context, size int, label, profile string) (*result, error) {
 	fl, err := startFloor(size)
 	if err != nil {
-		return fmt.Errorf("start the floor: %w", err)
+		return nil, fmt.Errorf("start the floor: %w", err)
 	}
 	defer fl.stop()
 	fl.resetPeak()
-	stop := b.profileHarness("floor")
-	r := drive(ctx, "floor (net/http, same client)", b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url))
+	stop := b.profileHarness(profile)
+	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url))
 	stop()
 	_, r.peakRSS = fl.memory()
-	b.rep.floor, b.rep.floorSize = r, size
-	return nil
+	return r, nil
 }
 
 // profileHarness starts a CPU profile of the harness itself, when -profile
