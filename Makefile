@@ -22,12 +22,12 @@ test: fmt-check vet staticcheck
 
 # The load harness (internal/bench): a real doorway serve on SQLite and on
 # a throwaway PostgreSQL, against a net/http floor measured in the same run.
-# About 4 minutes; BENCHMARKS.md says how to read it. Flags: go run
+# About 3 minutes; BENCHMARKS.md says how to read it. Flags: go run
 # ./internal/bench -help (e.g. BENCH_FLAGS='-stores sqlite -profile prof').
 bench:
 	$(GO) run ./internal/bench $(BENCH_FLAGS)
 
-# The same scenarios, short (about 40 s): CI runs it to prove that every
+# The same scenarios, short (about 30 s): CI runs it to prove that every
 # scenario works. It fails on errors, never on speed.
 bench-quick:
 	$(GO) run ./internal/bench -quick $(BENCH_FLAGS)

@@ -10,9 +10,11 @@
 // Absolute figures on shared machines also drift from run to run, so the
 // same client with the same connections and duration first drives a floor:
 // a minimal net/http handler in its own process answering a JSON body the
-// size of a token response. Every figure is printed as a ratio to it.
+// size of a token response. Every figure is printed as a ratio to it: to
+// the mean of the floor measured first and again last, so that drift
+// during the run moves the ratios less.
 //
-//	go run ./internal/bench             # the full run, about 4 minutes
+//	go run ./internal/bench             # the full run, about 3 minutes
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a and b
 //
