@@ -157,19 +157,19 @@ func (b *bench) store(ctx context.Context, st string) error {
 			return err
 		}
 	}
-	round := func(size int) (*round, error) {
+	round := func(size int, g string) (*round, error) {
 		r := &round{installations: size}
 		var err error
-		if r.token, err = b.scenario(ctx, srv, st+" a instance token", "a", sc.instanceToken); err != nil {
+		if r.token, err = b.scenario(ctx, srv, st+g+" a instance token", "a", sc.instanceToken); err != nil {
 			return r, err
 		}
-		if r.install, err = b.scenario(ctx, srv, st+" b full install", "b", sc.install); err != nil {
+		if r.install, err = b.scenario(ctx, srv, st+g+" b full install", "b", sc.install); err != nil {
 			return r, err
 		}
 		r.lags, r.undelivered = b.waitLags()
 		return r, nil
 	}
-	first, err := round(f.size)
+	first, err := round(f.size, "")
 	sr.first = first
 	if err != nil {
 		return err
@@ -250,7 +250,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 		return err
 	}
 	sc.url = srv.url
-	sr.grown, err = round(f.size)
+	sr.grown, err = round(f.size, " g")
 	return err
 }
 
