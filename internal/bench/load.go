@@ -71,6 +71,17 @@ type result struct {
 	lat      []time.Duration // per completed operation, sorted
 	reqLat   []time.Duration // per request of those operations, sorted
 	peakRSS  int64
+	cpu      time.Duration // the server's CPU time while measured (0: unknown)
+}
+
+// cpuPerOp is the server's CPU time per completed operation: steadier than
+// a rate when the machine is shared, since the CPU an operation costs does
+// not depend on how much of the machine the server got.
+func (r *result) cpuPerOp() time.Duration {
+	if r.ops == 0 || r.cpu <= 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.ops)
 }
 
 func (r *result) rate() float64 {
@@ -98,7 +109,13 @@ func (r *result) pct(p float64) time.Duration {
 
 // drive runs op on conns goroutines for warmup plus d, counting only what
 // completes after the warmup. It shows a progress line on stderr.
-func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error) *result {
+//
+// cpu, if not nil, reads the server's CPU time; the result keeps what the
+// server used while measured.
+func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() time.Duration) *result {
+	if cpu == nil {
+		cpu = func() time.Duration { return 0 }
+	}
 	var (
 		measuring atomic.Bool
 		ops, errs atomic.Int64
@@ -145,6 +162,7 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 	case <-ctx.Done():
 	}
 	measuring.Store(true)
+	cpuBefore := cpu()
 	began := time.Now()
 	tick := time.NewTicker(time.Second)
 	deadline := time.After(d)
@@ -165,6 +183,7 @@ loop:
 	tick.Stop()
 	res.elapsed = time.Since(began)
 	measuring.Store(false)
+	res.cpu = cpu() - cpuBefore
 	cancel()
 	wg.Wait()
 	res.ops, res.errs = int(ops.Load()), int(errs.Load())

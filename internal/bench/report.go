@@ -67,6 +67,30 @@ func ms(d time.Duration) string {
 	}
 }
 
+// us formats a CPU time per operation in microseconds; "" when unknown.
+func us(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+}
+
+// cpuChange is how much more (or less) server CPU an operation of g took
+// than the same operation of the first round.
+func cpuChange(g, first *result) string {
+	if g.cpuPerOp() <= 0 || first.cpuPerOp() <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("%+.0f%%", (float64(g.cpuPerOp())/float64(first.cpuPerOp())-1)*100)
+}
+
+func paren(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
 func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
 
 func pctOf(l []time.Duration, p float64) time.Duration {
@@ -76,7 +100,7 @@ func pctOf(l []time.Duration, p float64) time.Duration {
 
 // rows returns the table: a heading row, then one row per figure.
 func (rep *report) rows() [][]string {
-	rows := [][]string{{"scenario", "rate", "× floor", "p50", "p99", "errors", "server peak RSS"}}
+	rows := [][]string{{"scenario", "rate", "× floor", "p50", "p99", "errors", "server CPU/op", "server peak RSS"}}
 	if rep.floor == nil {
 		return rows
 	}
@@ -89,7 +113,7 @@ func (rep *report) rows() [][]string {
 			rate += fmt.Sprintf(" (%s req/s)", thousands(r.reqRate()))
 			x = ratio(r.reqRate())
 		}
-		return []string{name, rate, x, ms(r.pct(50)), ms(r.pct(99)), fmt.Sprint(r.errs), mb(r.peakRSS)}
+		return []string{name, rate, x, ms(r.pct(50)), ms(r.pct(99)), fmt.Sprint(r.errs), us(r.cpuPerOp()), mb(r.peakRSS)}
 	}
 	rows = append(rows, load("floor: net/http handler, same client", "req/s", rep.floor, false))
 	if rep.floorEnd != nil {
@@ -117,25 +141,27 @@ func (rep *report) rows() [][]string {
 		if s.guard.N > 0 {
 			per := time.Duration(s.guard.NsPerOp())
 			v := 1e9 / float64(max(s.guard.NsPerOp(), 1))
-			add([]string{"e guard verifications (in-process, all cores)", thousands(v) + " /s", ratio(v), per.String() + "/op", "", fmt.Sprint(s.guardRefused), ""})
+			add([]string{"e guard verifications (in-process, all cores)", thousands(v) + " /s", ratio(v), per.String() + "/op", "", fmt.Sprint(s.guardRefused), "", ""})
 		}
 		if s.drain > 0 {
-			add([]string{"f webhook backlog drain", thousands(s.drain) + " deliveries/s", ratio(s.drain), "", "", "", ""})
+			add([]string{"f webhook backlog drain", thousands(s.drain) + " deliveries/s", ratio(s.drain), "", "", "", "", ""})
 		}
 		if len(r.lags) > 0 {
 			add([]string{"f outbox lag during b (commit → receiver)", "", "", ms(pctOf(r.lags, 50)), ms(pctOf(r.lags, 99)),
-				fmt.Sprintf("%d lost", r.undelivered), ""})
+				fmt.Sprintf("%d lost", r.undelivered), "", ""})
 		}
 		if g := s.grown; g != nil && g.token != nil && g.install != nil {
 			gn := thousands(float64(g.installations))
 			row := load("g a with "+gn+" installations", "req/s", g.token, false)
 			row[1] += fmt.Sprintf(", %.2f× of a", g.token.rate()/r.token.rate())
+			row[6] += paren(cpuChange(g.token, r.token))
 			add(row)
 			row = load("g b with "+gn+" installations", "installs/s", g.install, true)
 			row[1] += fmt.Sprintf(", %.2f× of b", g.install.rate()/r.install.rate())
+			row[6] += paren(cpuChange(g.install, r.install))
 			add(row)
 		}
-		add([]string{"start → healthy (seeded db; restart with backlog)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "idle " + mb(s.idleRSS)})
+		add([]string{"start → healthy (seeded db; restart with backlog)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "", "idle " + mb(s.idleRSS)})
 	}
 	return rows
 }
@@ -230,8 +256,9 @@ func (rep *report) targets() []string {
 		check(s.startup < 100*time.Millisecond, "start to healthy < 100 ms: %s (seeded database: %s)", ms(s.startup), ms(s.restart))
 		if g := s.grown; g != nil && g.token != nil && g.install != nil {
 			da, db := 1-g.token.rate()/a.rate(), 1-g.install.rate()/b.rate()
-			check(da <= 0.10 && db <= 0.10, "g ≤ 10%% drop from %s to %s installations: a %+.0f%%, b %+.0f%%",
-				thousands(float64(s.first.installations)), thousands(float64(g.installations)), -100*da, -100*db)
+			check(da <= 0.10 && db <= 0.10, "g ≤ 10%% drop from %s to %s installations: a %+.0f%%, b %+.0f%% (server CPU per op: a %s, b %s)",
+				thousands(float64(s.first.installations)), thousands(float64(g.installations)), -100*da, -100*db,
+				cpuChange(g.token, a), cpuChange(g.install, b))
 		}
 		if p := pg; p != nil && p.first != nil && p.first.token != nil && p.first.install != nil {
 			ra, rb := a.rate()/p.first.token.rate(), b.rate()/p.first.install.rate()

@@ -269,7 +269,7 @@ func (b *bench) measureFloor(ctx context.Context, size int, label, profile strin
 	defer fl.stop()
 	fl.resetPeak()
 	stop := b.profileHarness(profile)
-	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url))
+	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url), fl.cpu)
 	stop()
 	_, r.peakRSS = fl.memory()
 	return r, nil
@@ -315,7 +315,7 @@ func (b *bench) scenario(ctx context.Context, srv *process, label, name string, 
 			fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs.pprof")
 		}()
 	}
-	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op)
+	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op, srv.cpu)
 	_, r.peakRSS = srv.memory()
 	select {
 	case <-srv.exited:

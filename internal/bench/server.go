@@ -184,6 +184,28 @@ func (p *process) memory() (rss, peak int64) {
 	return rss, peak
 }
 
+// cpu returns the CPU time the process has used so far (user and system),
+// from /proc; 0 when it cannot be read. Linux reports it in ticks of 1/100 s
+// (USER_HZ), whatever the kernel's own tick.
+func (p *process) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, in parentheses, may hold spaces; fields follow it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
 // resetPeak starts a new peak (VmHWM) measurement.
 func (p *process) resetPeak() {
 	os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.cmd.Process.Pid), []byte("5"), 0)
