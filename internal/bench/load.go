@@ -72,6 +72,14 @@ type result struct {
 	reqLat   []time.Duration // per request of those operations, sorted
 	peakRSS  int64
 	cpu      time.Duration // the server's CPU time while measured (0: unknown)
+	dbCPU    time.Duration // the database server's (PostgreSQL), likewise
+}
+
+func (r *result) dbCPUPerOp() time.Duration {
+	if r.ops == 0 || r.dbCPU <= 0 {
+		return 0
+	}
+	return r.dbCPU / time.Duration(r.ops)
 }
 
 // cpuPerOp is the server's CPU time per completed operation: steadier than
@@ -110,11 +118,11 @@ func (r *result) pct(p float64) time.Duration {
 // drive runs op on conns goroutines for warmup plus d, counting only what
 // completes after the warmup. It shows a progress line on stderr.
 //
-// cpu, if not nil, reads the server's CPU time; the result keeps what the
-// server used while measured.
-func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() time.Duration) *result {
+// cpu, if not nil, reads the CPU time of the server and of its database
+// server; the result keeps what each used while measured.
+func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() (server, db time.Duration)) *result {
 	if cpu == nil {
-		cpu = func() time.Duration { return 0 }
+		cpu = func() (time.Duration, time.Duration) { return 0, 0 }
 	}
 	var (
 		measuring atomic.Bool
@@ -162,7 +170,7 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 	case <-ctx.Done():
 	}
 	measuring.Store(true)
-	cpuBefore := cpu()
+	cpuBefore, dbBefore := cpu()
 	began := time.Now()
 	tick := time.NewTicker(time.Second)
 	deadline := time.After(d)
@@ -183,7 +191,8 @@ loop:
 	tick.Stop()
 	res.elapsed = time.Since(began)
 	measuring.Store(false)
-	res.cpu = cpu() - cpuBefore
+	cpuAfter, dbAfter := cpu()
+	res.cpu, res.dbCPU = cpuAfter-cpuBefore, dbAfter-dbBefore
 	cancel()
 	wg.Wait()
 	res.ops, res.errs = int(ops.Load()), int(errs.Load())

@@ -113,7 +113,11 @@ func (rep *report) rows() [][]string {
 			rate += fmt.Sprintf(" (%s req/s)", thousands(r.reqRate()))
 			x = ratio(r.reqRate())
 		}
-		return []string{name, rate, x, ms(r.pct(50)), ms(r.pct(99)), fmt.Sprint(r.errs), us(r.cpuPerOp()), mb(r.peakRSS)}
+		cpu := us(r.cpuPerOp())
+		if db := r.dbCPUPerOp(); db > 0 {
+			cpu += " + database " + us(db)
+		}
+		return []string{name, rate, x, ms(r.pct(50)), ms(r.pct(99)), fmt.Sprint(r.errs), cpu, mb(r.peakRSS)}
 	}
 	rows = append(rows, load("floor: net/http handler, same client", "req/s", rep.floor, false))
 	if rep.floorEnd != nil {

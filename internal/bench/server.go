@@ -187,8 +187,10 @@ func (p *process) memory() (rss, peak int64) {
 // cpu returns the CPU time the process has used so far (user and system),
 // from /proc; 0 when it cannot be read. Linux reports it in ticks of 1/100 s
 // (USER_HZ), whatever the kernel's own tick.
-func (p *process) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *process) cpu() time.Duration { return procCPU(p.cmd.Process.Pid) }
+
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
@@ -204,6 +206,23 @@ func (p *process) cpu() time.Duration {
 	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14 of stat(5)
 	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
 	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// postgresCPU sums the CPU time of every process called postgres on the
+// machine: the throwaway cluster's postmaster, its backends and workers.
+func postgresCPU() time.Duration {
+	dirs, _ := os.ReadDir("/proc")
+	var sum time.Duration
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); strings.TrimSpace(string(comm)) == "postgres" {
+			sum += procCPU(pid)
+		}
+	}
+	return sum
 }
 
 // resetPeak starts a new peak (VmHWM) measurement.
