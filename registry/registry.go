@@ -38,6 +38,7 @@ type Registry struct {
 
 	mu     sync.Mutex
 	sealed map[string]sealedSecrets // app id → its secret rows; see SecretCacheFor
+	gen    int64                    // rotations through this registry
 }
 
 // SecretCacheFor is how long a node reuses the secret rows it read for an
@@ -244,6 +245,7 @@ func (r *Registry) RotateSecrets(ctx context.Context, appID string, overlap time
 // forget drops the app's cached secret rows after a change on this node.
 func (r *Registry) forget(appID string) {
 	r.mu.Lock()
+	r.gen++
 	delete(r.sealed, appID)
 	r.mu.Unlock()
 }
@@ -255,6 +257,7 @@ func (r *Registry) open(ctx context.Context, appID string, kind doorway.SecretKi
 	now := r.Now()
 	r.mu.Lock()
 	c, ok := r.sealed[appID]
+	gen := r.gen
 	r.mu.Unlock()
 	rows := c.rows
 	if !ok || now.Sub(c.at) >= SecretCacheFor || now.Before(c.at) {
@@ -266,7 +269,9 @@ func (r *Registry) open(ctx context.Context, appID string, kind doorway.SecretKi
 		if r.sealed == nil || len(r.sealed) >= 10_000 {
 			r.sealed = map[string]sealedSecrets{} // a rare reset beats tracking age
 		}
-		r.sealed[appID] = sealedSecrets{rows, now}
+		if r.gen == gen { // not kept if a rotation here overlapped the read
+			r.sealed[appID] = sealedSecrets{rows, now}
+		}
 		r.mu.Unlock()
 	}
 	var out []string

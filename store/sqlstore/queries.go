@@ -168,8 +168,11 @@ func (db *DB) App(ctx context.Context, id string) (*doorway.App, error) {
 			return &a, nil
 		}
 	}
+	gen := db.appGen.Load()
 	a, err := db.readApp(ctx, id)
-	if err == nil {
+	// A read that overlapped a change through this store is not kept: it
+	// may have read the row from before the change.
+	if err == nil && db.appGen.Load() == gen {
 		if db.napps.Add(1) > maxCachedVersions {
 			db.apps.Clear()
 			db.napps.Store(1)
@@ -216,7 +219,8 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 		}
 		return nil
 	})
-	db.apps.Delete(v.AppID) // after the commit, so no read can put the old row back
+	db.appGen.Add(1)
+	db.apps.Delete(v.AppID)
 	return err
 }
 

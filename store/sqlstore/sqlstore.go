@@ -64,6 +64,7 @@ type DB struct {
 	nversions atomic.Int64
 	apps      sync.Map // id → cachedApp; see App
 	napps     atomic.Int64
+	appGen    atomic.Int64 // changes to apps through this store
 }
 
 // OnClose has Close run f first (a backend's own background work).
