@@ -72,7 +72,8 @@ func main() {
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+
 			"Measures a real doorway serve over loopback against a minimal net/http floor\n"+
-			"and prints one table; figures are also given as ratios to the floor.\n"+
+			"and prints one table; figures are also given as ratios to the floor (measured\n"+
+			"first and last), with the server's CPU time per operation (and PostgreSQL's).\n"+
 			"PostgreSQL runs on a throwaway cluster from the machine's own binaries\n"+
 			"(Debian: apt-get install postgresql), or on DOORWAY_BENCH_POSTGRES_URL.\n\nFlags:\n")
 		flag.PrintDefaults()
