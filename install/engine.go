@@ -369,7 +369,7 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		return "", err
 	}
 	now := e.Now()
-	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now, UserID: user.ID, TenantID: tenantID,
+	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now, UserID: user.ID, TenantID: tenantID, VersionID: r.VersionID,
 		InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")}
 	var code string
 	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {

@@ -228,6 +228,9 @@ type Decision struct {
 	// UserID and TenantID, for approvals: who installs where, as the
 	// consent page showed it. Empty keeps what ChooseTenant recorded.
 	UserID, TenantID string
+	// VersionID, if known, is the request's version (saves a store a
+	// read); a wrong one is not trusted.
+	VersionID string
 	// Code, when the profile issues an authorization code: stored in the
 	// same transaction, with its InstallationID filled in.
 	Code *doorway.AuthCode

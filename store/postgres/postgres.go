@@ -140,6 +140,7 @@ func code(err error) string {
 }
 
 var dialect = sqlstore.Dialect{
+	OneTrip:    true,
 	Unique:     func(err error) bool { return code(err) == "23505" },
 	ForeignKey: func(err error) bool { return code(err) == "23503" },
 	// character_not_in_repertoire (NUL, invalid UTF-8), untranslatable.

@@ -52,11 +52,16 @@ func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
 // ClaimEvents runs the backend's claim statement in a write transaction.
 func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error) {
 	var out []doorway.Event
-	err := db.tx(ctx, func(tx txn) error {
-		var err error
-		out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
-		return err
-	})
+	var err error
+	if db.d.OneTrip { // one statement: no transaction around it
+		out, err = db.events(ctx, db.w, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
+	} else {
+		err = db.tx(ctx, func(tx txn) error {
+			var err error
+			out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
+			return err
+		})
+	}
 	// RETURNING keeps no order on either backend.
 	slices.SortFunc(out, func(a, b doorway.Event) int {
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
@@ -65,6 +70,23 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 }
 
 func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
+	if db.d.OneTrip && a.Outcome != doorway.Disabled {
+		a.Dispatcher = owner
+		var n int
+		err := db.w.QueryRowContext(ctx, `WITH e AS (
+				UPDATE events SET delivery = $11, attempts = attempts + 1, next_attempt_at = $12, lease_owner = '', lease_until = 0
+				WHERE id = $1 AND lease_owner = $13 AND delivery = 'pending' RETURNING id),
+			a AS (INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
+				error, response, latency_us, at, outcome, next_at, dispatcher)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id)
+			SELECT (SELECT id FROM a), (SELECT count(*) FROM e)`,
+			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
+			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), owner).Scan(&a.ID, &n)
+		if err == nil && n == 0 {
+			err = fmt.Errorf("event %s: the lease of %s was lost: %w", a.EventID, owner, store.ErrConflict)
+		}
+		return err
+	}
 	lost := false
 	err := db.tx(ctx, func(tx txn) error {
 		a.Dispatcher = owner

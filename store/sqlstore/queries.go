@@ -379,6 +379,13 @@ func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID stri
 }
 
 func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
+	if db.d.OneTrip && d.Decision == doorway.Approved {
+		inst, err := db.approveInOneTrip(ctx, d)
+		if inst != nil || err != nil {
+			return inst, err
+		}
+		// Refused: the transaction below finds out why.
+	}
 	var inst *doorway.Installation
 	err := db.tx(ctx, func(tx txn) error {
 		var r doorway.InstallRequest
@@ -449,6 +456,81 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		return insertEvent(ctx, tx, d.EventID, eventType, inst, r.UserID, seq, r.State, d.Now)
 	})
 	return inst, err
+}
+
+// approveInOneTrip is Decide's approval as one statement (Dialect.OneTrip):
+// the same writes as the transaction of Decide. It returns nil, nil when
+// the request was not approved (decided, expired, no tenant, another
+// version), having changed nothing.
+func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
+	versionID := d.VersionID
+	if versionID == "" {
+		err := db.r.QueryRowContext(ctx, `SELECT version_id FROM install_requests WHERE id = $1`, d.RequestID).Scan(&versionID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, nil
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	v, err := db.version(ctx, db.r, versionID, true)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	perms := make([]string, len(v.Permissions))
+	for i, p := range v.Permissions {
+		perms[i] = p.Permission
+	}
+	var code doorway.AuthCode
+	if d.Code != nil {
+		code = *d.Code
+	}
+	now := ms(d.Now)
+	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH r AS (
+			UPDATE install_requests SET decision = $2, decided_at = $1,
+				user_id = COALESCE(NULLIF(CAST($3 AS TEXT), ''), user_id), tenant_id = COALESCE(NULLIF(CAST($4 AS TEXT), ''), tenant_id)
+			WHERE id = $5 AND decision = '' AND expires_at > $1 AND version_id = $6
+			  AND COALESCE(NULLIF(CAST($3 AS TEXT), ''), user_id) <> '' AND COALESCE(NULLIF(CAST($4 AS TEXT), ''), tenant_id) <> ''
+			RETURNING app_id, version_id, mode, user_id, tenant_id, state),
+		old AS (
+			SELECT i.status, i.permissions FROM installations i, r
+			WHERE i.app_id = r.app_id AND i.tenant_id = r.tenant_id AND i.mode = r.mode),
+		ins AS (
+			INSERT INTO installations (`+installationCols+`)
+			SELECT $7, r.app_id, r.tenant_id, r.mode, $8, r.version_id, $9, r.user_id, 1, $1, $1, $10 FROM r
+			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
+				status = CASE WHEN installations.status = $11 THEN excluded.status ELSE installations.status END,
+				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
+				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id
+			RETURNING `+installationCols+`),
+		g AS (
+			INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+			SELECT $10, $12, ins.app_id, ins.id, $9, false, $1, NULL FROM ins),
+		c AS (
+			INSERT INTO auth_codes (hash, profile, app_id, installation_id, redirect_uri, challenge, scope, created_at, expires_at)
+			SELECT $13, $14, $15, ins.id, $16, $17, $18, $19, $20 FROM ins WHERE CAST($13 AS TEXT) <> ''),
+		e AS (
+			INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode, permissions, sequence, state,
+				created_at, next_attempt_at)
+			SELECT $21, CASE WHEN old.status IS NOT NULL AND old.status <> $11 AND old.permissions <> $9 THEN $22 ELSE $23 END,
+				ins.app_id, ins.id, ins.tenant_id, r.user_id, ins.mode, ins.permissions, ins.event_seq, r.state, $1, $1
+			FROM ins CROSS JOIN r LEFT JOIN old ON true)
+		SELECT `+installationCols+` FROM ins`,
+		now, d.Decision, d.UserID, d.TenantID, d.RequestID, versionID,
+		d.InstallationID, doorway.SetupIncomplete, list(perms), d.GrantID, doorway.Uninstalled, doorway.GrantInstall,
+		code.Hash, code.Profile, code.AppID, code.RedirectURI, code.Challenge, list(code.Scope), ms(code.CreatedAt), ms(code.ExpiresAt),
+		d.EventID, doorway.EventPermissionsChanged, doorway.EventInstalled))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Code != nil {
+		d.Code.InstallationID = inst.ID
+	}
+	return inst, nil
 }
 
 const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at, grant_id`

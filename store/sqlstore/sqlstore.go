@@ -41,6 +41,14 @@ type Dialect struct {
 	// Batch: concurrent write transactions share one commit (the backend
 	// has one writer; see batch.go).
 	Batch bool
+	// OneTrip: the database runs INSERT and UPDATE inside WITH, so a
+	// transaction of several writes can be sent as one statement: one
+	// round trip instead of one per statement plus BEGIN and COMMIT. The
+	// approval, the code redemption, the webhook record and the claim are
+	// sent so (an install: 28 round trips down to about 15, and on
+	// PostgreSQL 30 % less of doorway's CPU and 18 % less of the
+	// database's). Refusals take the transaction, which finds out why.
+	OneTrip bool
 	// Anonymous: statements built with many parameters use ? rather than
 	// $N. (The SQLite driver looks each $N up by name in a list, which made
 	// a 400-row INSERT seven times slower than twenty 20-row ones.)

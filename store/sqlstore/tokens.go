@@ -124,6 +124,29 @@ func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, err
 }
 
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
+	if db.d.OneTrip {
+		// The usual case in one statement; a refusal goes on to the
+		// transaction below, which finds out why (and revokes on replay).
+		var refresh string
+		var refreshAt int64
+		if rt != nil {
+			rt.GrantID, refresh, refreshAt = g.ID, rt.Hash, ms(rt.CreatedAt)
+		}
+		var n int
+		err := db.w.QueryRowContext(ctx, `WITH c AS (
+				UPDATE auth_codes SET used_at = $1, grant_id = $2
+				WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
+				AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'
+				RETURNING hash),
+			g AS (INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+				SELECT $2, $5, $6, $7, $8, $9, $10, NULL FROM c RETURNING id),
+			r AS (INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT $11, id, $12 FROM g WHERE $11 <> '')
+			SELECT count(*) FROM c`,
+			ms(now), g.ID, hash, ms(now), g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate, ms(g.CreatedAt), refresh, refreshAt).Scan(&n)
+		if err != nil || n == 1 {
+			return err
+		}
+	}
 	var refused error
 	err := db.tx(ctx, func(tx txn) error {
 		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1, grant_id = $2

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Links", testLinks},
 		{"ApproveCreatesInstallationAndEvent", testApprove},
 		{"DecideNamesTheTenant", testDecideNamesTheTenant},
+		{"DecideDistrustsTheVersion", testDecideDistrustsTheVersion},
 		{"DecideOnce", testDecideOnce},
 		{"DecideExpired", testDecideExpired},
 		{"DenyCreatesNothing", testDeny},
@@ -389,6 +390,29 @@ func testDecideNamesTheTenant(t *testing.T, s store.Store) {
 	}
 	if _, err := s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Live); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the tenant ChooseTenant recorded got an installation too: %v", err)
+	}
+}
+
+// testDecideDistrustsTheVersion: a decision naming the request's version
+// approves as one naming none; one naming another version still installs
+// the request's own.
+func testDecideDistrustsTheVersion(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	other := &doorway.AppVersion{ID: secret.Token("ver_"), AppID: f.app.ID, CreatedAt: t0, Manifest: manifest("2.0.0", "invoice_write")}
+	must(t, s.AddAppVersion(ctx, other))
+	second := newRequest(t, s, f.app, "st-2")
+	must(t, s.ChooseTenant(ctx, second.ID, f.user.ID, newTenant(t, s, "Blue Harbor", f.user.ID).ID, t0))
+	for _, c := range []struct {
+		req     *doorway.InstallRequest
+		version string
+	}{{f.req, f.req.VersionID}, {second, other.ID}} {
+		inst, err := s.Decide(ctx, store.Decision{RequestID: c.req.ID, Decision: doorway.Approved, Now: t0.Add(time.Minute),
+			VersionID: c.version, InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")})
+		must(t, err)
+		if inst.VersionID != c.req.VersionID || fmt.Sprint(inst.Permissions) != "[customer_read invoice_write]" {
+			t.Fatalf("decision naming version %s installed version %s with %v, want the request's %s", c.version, inst.VersionID, inst.Permissions, c.req.VersionID)
+		}
 	}
 }
 
