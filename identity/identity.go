@@ -104,17 +104,17 @@ func (s *Service) SignIn(ctx context.Context, email, password string) (token str
 	return token, u, nil
 }
 
-// SessionUser returns the user signed in with token, or nil when the token
-// is empty, unknown or expired.
-func (s *Service) SessionUser(ctx context.Context, token string) (*doorway.User, error) {
+// SessionUser returns the user signed in with token and the user's
+// memberships, or nil when the token is empty, unknown or expired.
+func (s *Service) SessionUser(ctx context.Context, token string) (*doorway.User, []store.Membership, error) {
 	if token == "" || len(token) > 100 {
-		return nil, nil
+		return nil, nil, nil
 	}
-	_, u, err := s.Store.Session(ctx, secret.Hash(token), s.Now())
+	_, u, ms, err := s.Store.Session(ctx, secret.Hash(token), s.Now())
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return u, err
+	return u, ms, err
 }
 
 // SignOut ends the session of token.

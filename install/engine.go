@@ -336,9 +336,10 @@ func member(ms []store.Membership, user *doorway.User, tenantID string) error {
 }
 
 // Decide approves or denies r on behalf of user and returns the redirect
-// that tells the app. tenantID is the tenant the consent page showed;
-// empty means the one ChooseTenant recorded.
-func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, tenantID string, approve bool) (string, error) {
+// that tells the app. ms are the user's memberships as read with this
+// request's session (nil: Decide reads them). tenantID is the tenant the
+// consent page showed; empty means the one ChooseTenant recorded.
+func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string, approve bool) (string, error) {
 	profile := e.Profiles[r.Profile]
 	if !approve {
 		if _, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Denied, Now: e.Now()}); err != nil {
@@ -349,11 +350,14 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	if tenantID == "" && r.UserID == user.ID {
 		tenantID = r.TenantID
 	}
-	// Membership is checked here, at the decision: it may have been
-	// removed since the page was shown.
-	ms, err := e.Store.Memberships(ctx, user.ID)
-	if err != nil {
-		return "", err
+	// Membership is checked here, at the decision (read with this
+	// request's session): it may have been removed since the page was
+	// shown.
+	if ms == nil {
+		var err error
+		if ms, err = e.Store.Memberships(ctx, user.ID); err != nil {
+			return "", err
+		}
 	}
 	if tenantID == "" && len(ms) == 1 { // nothing to choose (a form sent without the page's tenant field)
 		tenantID = ms[0].Tenant.ID

@@ -295,7 +295,7 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 			return nil, invalidRequest("code is missing")
 		}
 		hash := secret.Hash(raw)
-		code, err := s.Store.AuthCode(ctx, hash)
+		code, inst, err := s.Store.AuthCode(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (code.AppID != c.app.ID || code.Profile != profile)) {
 			return nil, invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
 		} else if err != nil {
@@ -316,10 +316,6 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 			return nil, invalidGrant("code_verifier is missing; the code was issued with a PKCE code_challenge")
 		case code.Challenge != "" && !pkceMatches(verifier, code.Challenge):
 			return nil, invalidGrant("code_verifier does not match the code_challenge")
-		}
-		inst, err := s.Store.Installation(ctx, code.InstallationID)
-		if err != nil {
-			return nil, serverError(err)
 		}
 		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: c.app.ID, InstallationID: inst.ID,
 			Scope: code.Scope, Rotate: profile == doorway.ProfileOAuth2, CreatedAt: now}

@@ -46,9 +46,10 @@ type Store interface {
 
 	// Browser sessions, looked up by the hash of the cookie's token.
 	CreateSession(ctx context.Context, s *doorway.Session) error
-	// Session returns a live session with its user, in one read (every
-	// install page asks). Expired or unknown: ErrNotFound.
-	Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, error)
+	// Session returns a live session with its user and the user's
+	// memberships (as Memberships orders them), in one read: every install
+	// page asks for all three. Expired or unknown: ErrNotFound.
+	Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, []Membership, error)
 	DeleteSession(ctx context.Context, hash string) error
 
 	// Apps, their immutable versions and their secrets.
@@ -107,7 +108,8 @@ type Store interface {
 	AppSecretByHash(ctx context.Context, hash string) (*doorway.AppSecret, error)
 
 	// Authorization codes, grants and refresh tokens.
-	AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, error)
+	// AuthCode returns a code with its installation, in one read.
+	AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, *doorway.Installation, error)
 	// RedeemCode uses the code and starts grant g (with its first refresh
 	// token rt, if not nil) in one transaction. ErrConflict: the code has
 	// expired, its installation is uninstalled, or it was redeemed before —

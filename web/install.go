@@ -10,6 +10,7 @@ import (
 	"github.com/doorwayhq/doorway/install"
 	"github.com/doorwayhq/doorway/profile/stripelink"
 	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
 )
 
 const (
@@ -65,8 +66,9 @@ func (s *Server) csrfToken(req *doorway.InstallRequest) string {
 
 // flow is what every install step loads first.
 type flow struct {
-	req  *doorway.InstallRequest
-	user *doorway.User // nil when signed out
+	req    *doorway.InstallRequest
+	user   *doorway.User      // nil when signed out
+	member []store.Membership // the user's, read with the session
 }
 
 // load loads the install request of the URL for this browser, and for a POST
@@ -91,7 +93,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	}
 	f := &flow{req: req}
 	if c, err := r.Cookie(sessionCookie); err == nil {
-		f.user, err = s.Identity.SessionUser(r.Context(), c.Value)
+		f.user, f.member, err = s.Identity.SessionUser(r.Context(), c.Value)
 		if err != nil {
 			s.fail(w, r, err)
 			return nil, false
@@ -126,11 +128,7 @@ func (s *Server) installPage(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, f, http.StatusOK, "", "")
 		return
 	}
-	ms, err := s.Store.Memberships(r.Context(), f.user.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	ms := f.member
 	if len(ms) == 0 {
 		s.fail(w, r, doorway.Errorf(doorway.EForbidden, "Your account %s is not a member of any %s account, so there is nowhere to install this app. Ask an account owner to add you.", f.user.Email, s.Config.Platform.Name))
 		return
@@ -254,7 +252,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, doorway.Errorf(doorway.EInvalid, "Press Install or Cancel."))
 		return
 	}
-	target, err := s.Engine.Decide(r.Context(), f.req, f.user, r.PostForm.Get("tenant"), approve)
+	target, err := s.Engine.Decide(r.Context(), f.req, f.user, f.member, r.PostForm.Get("tenant"), approve)
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -34,7 +34,7 @@ func (s *Server) sessionUser(r *http.Request) (*doorway.User, string, error) {
 	if err != nil {
 		return nil, "", nil
 	}
-	u, err := s.Identity.SessionUser(r.Context(), c.Value)
+	u, _, err := s.Identity.SessionUser(r.Context(), c.Value)
 	if doorway.ErrorCode(err) == doorway.EUnauthorized {
 		return nil, "", nil
 	}

@@ -101,19 +101,42 @@ func (db *DB) CreateSession(ctx context.Context, s *doorway.Session) error {
 	return err
 }
 
-func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, error) {
-	var s doorway.Session
-	var u doorway.User
-	var created, expires, userCreated int64
-	err := db.r.QueryRowContext(ctx, `SELECT s.hash, s.user_id, s.created_at, s.expires_at, u.email, u.password_hash, u.created_at
-		FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.hash = $1 AND s.expires_at > $2`,
-		hash, ms(now)).Scan(&s.Hash, &s.UserID, &created, &expires, &u.Email, &u.PasswordHash, &userCreated)
+func (db *DB) Session(ctx context.Context, hash string, now time.Time) (*doorway.Session, *doorway.User, []store.Membership, error) {
+	rows, err := db.r.QueryContext(ctx, `SELECT s.hash, s.user_id, s.created_at, s.expires_at, u.email, u.password_hash, u.created_at,
+			t.id, t.name, t.created_at, m.role
+		FROM sessions s JOIN users u ON u.id = s.user_id
+		LEFT JOIN memberships m ON m.user_id = u.id LEFT JOIN tenants t ON t.id = m.tenant_id
+		WHERE s.hash = $1 AND s.expires_at > $2 ORDER BY t.name, t.id`, hash, ms(now))
 	if err != nil {
-		return nil, nil, db.notFound(err, "session", "…")
+		return nil, nil, nil, err
 	}
-	s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
-	u.ID, u.CreatedAt = s.UserID, fromMS(userCreated)
-	return &s, &u, nil
+	defer rows.Close()
+	var s *doorway.Session
+	var u doorway.User
+	ms := []store.Membership{}
+	for rows.Next() {
+		s = &doorway.Session{}
+		var created, expires, userCreated int64
+		var tenant, name, role sql.NullString
+		var tenantCreated sql.NullInt64
+		if err := rows.Scan(&s.Hash, &s.UserID, &created, &expires, &u.Email, &u.PasswordHash, &userCreated,
+			&tenant, &name, &tenantCreated, &role); err != nil {
+			return nil, nil, nil, err
+		}
+		s.CreatedAt, s.ExpiresAt = fromMS(created), fromMS(expires)
+		u.ID, u.CreatedAt = s.UserID, fromMS(userCreated)
+		if tenant.Valid {
+			ms = append(ms, store.Membership{Tenant: doorway.Tenant{ID: tenant.String, Name: name.String,
+				CreatedAt: fromMS(tenantCreated.Int64)}, Role: doorway.Role(role.String)})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, nil, err
+	}
+	if s == nil {
+		return nil, nil, nil, fmt.Errorf("session …: %w", store.ErrNotFound)
+	}
+	return s, &u, ms, nil
 }
 
 func (db *DB) DeleteSession(ctx context.Context, hash string) error {

@@ -106,21 +106,26 @@ func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	return err
 }
 
-func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, error) {
+func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, *doorway.Installation, error) {
 	var c doorway.AuthCode
 	var scope string
 	var created, expires int64
 	var used sql.NullInt64
-	err := db.r.QueryRowContext(ctx, `SELECT hash, profile, app_id, installation_id, redirect_uri, challenge, scope,
-		created_at, expires_at, used_at, grant_id FROM auth_codes WHERE hash = $1`, hash).
-		Scan(&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
-			&created, &expires, &used, &c.GrantID)
+	var ir installationRow
+	err := db.r.QueryRowContext(ctx, `SELECT c.hash, c.profile, c.app_id, c.installation_id, c.redirect_uri, c.challenge, c.scope,
+		c.created_at, c.expires_at, c.used_at, c.grant_id, `+installationColsI+`
+		FROM auth_codes c JOIN installations i ON i.id = c.installation_id WHERE c.hash = $1`, hash).
+		Scan(append([]any{&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
+			&created, &expires, &used, &c.GrantID}, ir.dest()...)...)
 	if err != nil {
-		return nil, db.notFound(err, "authorization code", "…")
+		return nil, nil, db.notFound(err, "authorization code", "…")
 	}
-	c.Scope, err = parseList(scope, "authorization code")
+	if c.Scope, err = parseList(scope, "authorization code"); err != nil {
+		return nil, nil, err
+	}
 	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(created), fromMS(expires), fromNullMS(used)
-	return &c, err
+	inst, _, err := ir.value()
+	return &c, inst, err
 }
 
 func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {

@@ -300,12 +300,12 @@ func testSweep(t *testing.T, s store.Store) {
 	if n != 5 { // old session, two requests, the code, the install token
 		t.Fatalf("swept %d rows, want 5", n)
 	}
-	if _, _, err := s.Session(ctx, live.Hash, t0); err != nil {
+	if _, _, _, err := s.Session(ctx, live.Hash, t0); err != nil {
 		t.Fatalf("the live session went: %v", err)
 	}
 	_, err = s.InstallRequest(ctx, i.req.ID)
 	wantErr(t, err, store.ErrNotFound)
-	_, err = s.AuthCode(ctx, secret.Hash(i.code))
+	_, _, err = s.AuthCode(ctx, secret.Hash(i.code))
 	wantErr(t, err, store.ErrNotFound)
 	if _, err := s.Installation(ctx, i.inst.ID); err != nil {
 		t.Fatalf("the installation went: %v", err)

@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -210,18 +211,31 @@ func testSessions(t *testing.T, s store.Store) {
 	u := newUser(t, s, "a@example.com")
 	sess := &doorway.Session{Hash: secret.Hash("tok"), UserID: u.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	must(t, s.CreateSession(ctx, sess))
-	got, user, err := s.Session(ctx, sess.Hash, t0.Add(59*time.Minute))
+	got, user, ms, err := s.Session(ctx, sess.Hash, t0.Add(59*time.Minute))
 	must(t, err)
+	if ms == nil || len(ms) != 0 {
+		t.Fatalf("memberships of a user with none = %#v, want an empty list", ms)
+	}
 	if got.UserID != u.ID || !got.ExpiresAt.Equal(sess.ExpiresAt) || !got.CreatedAt.Equal(t0) {
 		t.Fatalf("session = %+v, want %+v", got, sess)
 	}
 	if user.ID != u.ID || user.Email != u.Email || user.PasswordHash != u.PasswordHash || !user.CreatedAt.Equal(u.CreatedAt) {
 		t.Fatalf("session's user = %+v, want %+v", user, u)
 	}
-	_, _, err = s.Session(ctx, sess.Hash, t0.Add(time.Hour))
+	_, _, _, err = s.Session(ctx, sess.Hash, t0.Add(time.Hour))
 	wantErr(t, err, store.ErrNotFound)
+
+	// With memberships: each once, ordered as Memberships orders them.
+	zed, acme := newTenant(t, s, "Zed", u.ID), newTenant(t, s, "Acme", u.ID)
+	_, _, ms, err = s.Session(ctx, sess.Hash, t0)
+	must(t, err)
+	want, err := s.Memberships(ctx, u.ID)
+	must(t, err)
+	if !reflect.DeepEqual(ms, want) || len(ms) != 2 || ms[0].Tenant.ID != acme.ID || ms[1].Tenant.ID != zed.ID {
+		t.Fatalf("session memberships = %+v, want %+v (Acme, then Zed)", ms, want)
+	}
 	must(t, s.DeleteSession(ctx, sess.Hash))
-	_, _, err = s.Session(ctx, sess.Hash, t0)
+	_, _, _, err = s.Session(ctx, sess.Hash, t0)
 	wantErr(t, err, store.ErrNotFound)
 }
 

@@ -74,13 +74,16 @@ func testRequestOAuthFields(t *testing.T, s store.Store) {
 func testApproveWithCode(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	i := newInstalled(t, s)
-	c, err := s.AuthCode(ctx, secret.Hash(i.code))
+	c, inst, err := s.AuthCode(ctx, secret.Hash(i.code))
 	must(t, err)
 	if c.InstallationID != i.inst.ID || c.Challenge != "ch" || !slices.Equal(c.Scope, []string{"customer_read"}) ||
 		!c.ExpiresAt.Equal(t0.Add(11*time.Minute)) || !c.UsedAt.IsZero() {
 		t.Fatalf("stored code = %+v", c)
 	}
-	if _, err := s.AuthCode(ctx, i.code); err == nil {
+	if !reflect.DeepEqual(inst, i.inst) {
+		t.Fatalf("the code's installation = %+v, want %+v", inst, i.inst)
+	}
+	if _, _, err := s.AuthCode(ctx, i.code); err == nil {
 		t.Fatal("a code is found by its plain value; only its hash may be stored")
 	}
 	g, err := s.Grant(ctx, i.inst.GrantID)
