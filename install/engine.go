@@ -305,9 +305,9 @@ func (e *Engine) Load(ctx context.Context, id, browserHash string) (*doorway.Ins
 }
 
 // ChooseTenant records that user installs into tenantID; the user must be
-// a member of it.
-func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, tenantID string) error {
-	if err := e.CheckMember(ctx, user, tenantID); err != nil {
+// a member of it (ms: the user's memberships, read with the session).
+func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string) error {
+	if err := CheckMember(ms, user, tenantID); err != nil {
 		return err
 	}
 	err := e.Store.ChooseTenant(ctx, r.ID, user.ID, tenantID, e.Now())
@@ -317,16 +317,9 @@ func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, us
 	return err
 }
 
-// CheckMember reports whether user is a member of tenantID.
-func (e *Engine) CheckMember(ctx context.Context, user *doorway.User, tenantID string) error {
-	ms, err := e.Store.Memberships(ctx, user.ID)
-	if err != nil {
-		return err
-	}
-	return member(ms, user, tenantID)
-}
-
-func member(ms []store.Membership, user *doorway.User, tenantID string) error {
+// CheckMember reports whether user, whose memberships are ms (read with
+// this request's session: identity.SessionUser), is a member of tenantID.
+func CheckMember(ms []store.Membership, user *doorway.User, tenantID string) error {
 	for _, m := range ms {
 		if m.Tenant.ID == tenantID {
 			return nil
@@ -336,8 +329,8 @@ func member(ms []store.Membership, user *doorway.User, tenantID string) error {
 }
 
 // Decide approves or denies r on behalf of user and returns the redirect
-// that tells the app. ms are the user's memberships as read with this
-// request's session (nil: Decide reads them). tenantID is the tenant the
+// that tells the app. ms are the user's memberships, read with this
+// request's session (identity.SessionUser). tenantID is the tenant the
 // consent page showed; empty means the one ChooseTenant recorded.
 func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string, approve bool) (string, error) {
 	profile := e.Profiles[r.Profile]
@@ -350,22 +343,16 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	if tenantID == "" && r.UserID == user.ID {
 		tenantID = r.TenantID
 	}
-	// Membership is checked here, at the decision (read with this
-	// request's session): it may have been removed since the page was
-	// shown.
-	if ms == nil {
-		var err error
-		if ms, err = e.Store.Memberships(ctx, user.ID); err != nil {
-			return "", err
-		}
-	}
+	// Membership is checked here, at the decision (ms were read with
+	// this request's session): it may have been removed since the page
+	// was shown.
 	if tenantID == "" && len(ms) == 1 { // nothing to choose (a form sent without the page's tenant field)
 		tenantID = ms[0].Tenant.ID
 	}
 	if tenantID == "" {
 		return "", doorway.Errorf(doorway.EInvalid, "Choose an account before approving.")
 	}
-	if err := member(ms, user, tenantID); err != nil {
+	if err := CheckMember(ms, user, tenantID); err != nil {
 		return "", err
 	}
 	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)

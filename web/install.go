@@ -231,7 +231,7 @@ func (s *Server) chooseTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, doorway.Errorf(doorway.EInvalid, "Choose an account to install the app into."))
 		return
 	}
-	if err := s.Engine.ChooseTenant(r.Context(), f.req, f.user, tenant); err != nil {
+	if err := s.Engine.ChooseTenant(r.Context(), f.req, f.user, f.member, tenant); err != nil {
 		s.fail(w, r, err)
 		return
 	}

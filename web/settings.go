@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/install"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
 )
@@ -28,17 +29,18 @@ type installedView struct {
 
 const signInNext = "/settings/apps"
 
-// sessionUser returns the signed-in user and the session token, or nil.
-func (s *Server) sessionUser(r *http.Request) (*doorway.User, string, error) {
+// sessionUser returns the signed-in user, their memberships and the
+// session token, or nil.
+func (s *Server) sessionUser(r *http.Request) (*doorway.User, []store.Membership, string, error) {
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		return nil, "", nil
+		return nil, nil, "", nil
 	}
-	u, _, err := s.Identity.SessionUser(r.Context(), c.Value)
+	u, ms, err := s.Identity.SessionUser(r.Context(), c.Value)
 	if doorway.ErrorCode(err) == doorway.EUnauthorized {
-		return nil, "", nil
+		return nil, nil, "", nil
 	}
-	return u, c.Value, err
+	return u, ms, c.Value, err
 }
 
 func (s *Server) settingsCSRF(sessionToken string) string {
@@ -88,18 +90,13 @@ func (s *Server) setSession(w http.ResponseWriter, token string) {
 }
 
 func (s *Server) installedApps(w http.ResponseWriter, r *http.Request) {
-	u, token, err := s.sessionUser(r)
+	u, ms, token, err := s.sessionUser(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	if u == nil {
 		http.Redirect(w, r, "/signin", http.StatusSeeOther)
-		return
-	}
-	ms, err := s.Store.Memberships(r.Context(), u.ID)
-	if err != nil {
-		s.fail(w, r, err)
 		return
 	}
 	p := page{Title: "Installed apps", User: u, CSRF: s.settingsCSRF(token), Installed: []installedView{}}
@@ -128,7 +125,7 @@ func (s *Server) installedApps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
-	u, token, err := s.sessionUser(r)
+	u, ms, token, err := s.sessionUser(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -151,7 +148,7 @@ func (s *Server) uninstall(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if err := s.Engine.CheckMember(r.Context(), u, inst.TenantID); err != nil {
+	if err := install.CheckMember(ms, u, inst.TenantID); err != nil {
 		s.fail(w, r, err)
 		return
 	}

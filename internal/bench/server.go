@@ -52,9 +52,6 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 		return nil, err
 	}
 	args := []string{"serve", "--addr", addr, "--db", db, "--webhook-allow-private"}
-	if strings.HasPrefix(db, "postgres") {
-		args = append(args, "--db-max-conns", strconv.Itoa(pgConns))
-	}
 	var pprofAddr string
 	if profile {
 		if pprofAddr, err = freeAddr(); err != nil {
@@ -70,11 +67,6 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 	}
 	return p, err
 }
-
-// pgConns is the PostgreSQL pool doorway gets: the default. Pools of 24
-// and 40 measured no faster on two cores, where the database's own CPU is
-// the limit.
-const pgConns = 10
 
 // startFloor runs this program again as the floor server.
 func startFloor(size int) (*process, error) {

@@ -49,7 +49,7 @@ func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous boo
 		r    *rows
 	}{
 		{`INSERT INTO installations (` + installationCols + `) VALUES `, &insts},
-		{`INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at) VALUES `, &grants},
+		{`INSERT INTO grants (` + grantCols + `) VALUES `, &grants},
 		{`INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode, permissions, sequence, state,
 			created_at, next_attempt_at) VALUES `, &events},
 	} {

@@ -69,32 +69,37 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 	return out, err
 }
 
+// insertAttempt writes a delivery-log row from attemptArgs ($11 is the
+// outcome, $12 the next attempt, $13 the dispatcher) and returns its id.
+const insertAttempt = `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
+	error, response, latency_us, at, outcome, next_at, dispatcher)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
+
+func attemptArgs(a *doorway.Attempt) []any {
+	return []any{a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
+		a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), a.Dispatcher}
+}
+
 func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
+	a.Dispatcher = owner
+	leaseLost := func() error {
+		return fmt.Errorf("event %s: the lease of %s was lost: %w", a.EventID, owner, store.ErrConflict)
+	}
 	if db.d.OneTrip && a.Outcome != doorway.Disabled {
-		a.Dispatcher = owner
 		var n int
 		err := db.w.QueryRowContext(ctx, `WITH e AS (
 				UPDATE events SET delivery = $11, attempts = attempts + 1, next_attempt_at = $12, lease_owner = '', lease_until = 0
 				WHERE id = $1 AND lease_owner = $13 AND delivery = 'pending' RETURNING id),
-			a AS (INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
-				error, response, latency_us, at, outcome, next_at, dispatcher)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id)
-			SELECT (SELECT id FROM a), (SELECT count(*) FROM e)`,
-			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
-			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), owner).Scan(&a.ID, &n)
+			a AS (`+insertAttempt+`)
+			SELECT (SELECT id FROM a), (SELECT count(*) FROM e)`, attemptArgs(a)...).Scan(&a.ID, &n)
 		if err == nil && n == 0 {
-			err = fmt.Errorf("event %s: the lease of %s was lost: %w", a.EventID, owner, store.ErrConflict)
+			err = leaseLost()
 		}
 		return err
 	}
 	lost := false
 	err := db.tx(ctx, func(tx txn) error {
-		a.Dispatcher = owner
-		err := tx.QueryRowContext(ctx, `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
-			error, response, latency_us, at, outcome, next_at, dispatcher)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
-			a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
-			a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), owner).Scan(&a.ID)
+		err := tx.QueryRowContext(ctx, insertAttempt, attemptArgs(a)...).Scan(&a.ID)
 		if err != nil {
 			return err
 		}
@@ -115,7 +120,7 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 		return err
 	})
 	if err == nil && lost {
-		err = fmt.Errorf("event %s: the lease of %s was lost: %w", a.EventID, owner, store.ErrConflict)
+		err = leaseLost()
 	}
 	return err
 }

@@ -528,7 +528,7 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id
 			RETURNING `+installationCols+`),
 		g AS (
-			INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+			INSERT INTO grants (`+grantCols+`)
 			SELECT $10, $12, ins.app_id, ins.id, $9, false, $1, NULL FROM ins),
 		c AS (
 			INSERT INTO auth_codes (hash, profile, app_id, installation_id, redirect_uri, challenge, scope, created_at, expires_at)

@@ -13,7 +13,7 @@ import (
 )
 
 func insertGrant(ctx context.Context, tx txn, g *doorway.Grant) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+	_, err := tx.ExecContext(ctx, `INSERT INTO grants (`+grantCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, g.ID, g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate,
 		ms(g.CreatedAt), nullMS(g.RevokedAt))
 	return err
@@ -143,7 +143,7 @@ func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doo
 				WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
 				AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'
 				RETURNING hash),
-			g AS (INSERT INTO grants (id, kind, app_id, installation_id, scope, rotate, created_at, revoked_at)
+			g AS (INSERT INTO grants (`+grantCols+`)
 				SELECT $2, $5, $6, $7, $8, $9, $10, NULL FROM c RETURNING id),
 			r AS (INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT $11, id, $12 FROM g WHERE $11 <> '')
 			SELECT count(*) FROM c`,
