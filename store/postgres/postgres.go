@@ -108,7 +108,7 @@ func migrate(ctx context.Context, db *sql.DB) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	applied, err := sqlmigrate.Up(ctx, db, ms, lock, time.Now)
+	applied, err := sqlmigrate.Up(ctx, db, ms, sqlmigrate.Options{Lock: lock})
 	if err != nil {
 		return applied, fmt.Errorf("migrate postgres database: %w", err)
 	}

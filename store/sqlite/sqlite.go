@@ -40,6 +40,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"net/url"
 	"runtime"
@@ -70,6 +71,11 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	if sync != "NORMAL" && sync != "FULL" {
 		return nil, fmt.Errorf("sqlite synchronous %q: use NORMAL or FULL", sync)
 	}
+	// Migrations run first, on a connection of their own (see migrate),
+	// which also creates the file and the WAL before any reader opens it.
+	if _, err := migrate(ctx, path); err != nil {
+		return nil, fmt.Errorf("migrate sqlite database %s: %w", path, err)
+	}
 	q := url.Values{}
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "busy_timeout(5000)")
@@ -85,18 +91,9 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	// The writer creates the file and the WAL before any reader opens it.
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
-	}
-	ms, err := sqlmigrate.Load(migrations, "migrations")
-	if err == nil {
-		_, err = sqlmigrate.Up(ctx, w, ms, "", time.Now)
-	}
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("migrate sqlite database %s: %w", path, err)
 	}
 
 	rq := url.Values{}
@@ -163,17 +160,42 @@ func checkpoint(c *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
 // Migrate applies pending migrations and returns their names; Open does
 // this too, so this is for `doorway migrate`, which reports what it did.
 func Migrate(ctx context.Context, path string) ([]string, error) {
-	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_txlock=immediate")
+	return migrate(ctx, path)
+}
+
+// migrate runs the migrations on a connection with foreign keys off:
+// SQLite changes a table's definition by rebuilding it, which drops a table
+// other tables refer to, and with foreign keys on that DROP deletes its
+// rows and fails (https://sqlite.org/lang_altertable.html#otheralter).
+// What the foreign keys would have caught is checked after each migration
+// instead, in its transaction: a migration that breaks a reference is
+// undone.
+func migrate(ctx context.Context, path string) ([]string, error) {
+	m, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(0)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}
-	defer w.Close()
-	w.SetMaxOpenConns(1)
+	defer m.Close()
+	m.SetMaxOpenConns(1)
 	ms, err := sqlmigrate.Load(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	return sqlmigrate.Up(ctx, w, ms, "", time.Now)
+	return sqlmigrate.Up(ctx, m, ms, sqlmigrate.Options{Check: foreignKeyCheck})
+}
+
+// foreignKeyCheck reports the first row whose reference is broken.
+func foreignKeyCheck(ctx context.Context, tx *sql.Tx) error {
+	var table, parent string
+	var rowid sql.NullInt64 // NULL for a WITHOUT ROWID table
+	var fk int
+	err := tx.QueryRowContext(ctx, `PRAGMA foreign_key_check`).Scan(&table, &rowid, &parent, &fk)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return fmt.Errorf("a row of %s refers to a row of %s that does not exist (PRAGMA foreign_key_check)", table, parent)
 }
 
 var dialect = sqlstore.Dialect{

@@ -57,14 +57,28 @@ func Load(fsys fs.FS, dir string) ([]Migration, error) {
 	return ms, nil
 }
 
-// Up applies the migrations db has not seen and returns their names. lock,
-// if not empty, is run first in each transaction to keep concurrent nodes
-// from migrating at once (PostgreSQL: an advisory lock); SQLite's single
-// writer needs none.
-func Up(ctx context.Context, db *sql.DB, ms []Migration, lock string, now func() time.Time) ([]string, error) {
+// Options are what a backend adds to running its migrations.
+type Options struct {
+	// Lock, if not empty, is run first in each transaction to keep
+	// concurrent nodes from migrating at once (PostgreSQL: an advisory
+	// lock); SQLite's single writer needs none.
+	Lock string
+	// Check, if set, runs after each migration in its transaction; an
+	// error undoes the migration (SQLite: the foreign keys a table rebuild
+	// could break, checked because the rebuild runs with them off).
+	Check func(ctx context.Context, tx *sql.Tx) error
+	// Now stamps applied_at; nil is time.Now.
+	Now func() time.Time
+}
+
+// Up applies the migrations db has not seen and returns their names.
+func Up(ctx context.Context, db *sql.DB, ms []Migration, o Options) ([]string, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	// Under the lock too: two PostgreSQL nodes creating the table at once
 	// would otherwise collide in the catalog.
-	if err := locked(ctx, db, lock, func(tx *sql.Tx) error {
+	if err := locked(ctx, db, o.Lock, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)`)
 		return err
@@ -73,7 +87,7 @@ func Up(ctx context.Context, db *sql.DB, ms []Migration, lock string, now func()
 	}
 	var applied []string
 	for _, m := range ms {
-		done, err := apply(ctx, db, m, lock, now)
+		done, err := apply(ctx, db, m, o)
 		if err != nil {
 			return applied, fmt.Errorf("migration %s: %w", m.Name, err)
 		}
@@ -109,9 +123,9 @@ func locked(ctx context.Context, db *sql.DB, lock string, fn func(*sql.Tx) error
 	return tx.Commit()
 }
 
-func apply(ctx context.Context, db *sql.DB, m Migration, lock string, now func() time.Time) (bool, error) {
+func apply(ctx context.Context, db *sql.DB, m Migration, o Options) (bool, error) {
 	done := false
-	err := locked(ctx, db, lock, func(tx *sql.Tx) error {
+	err := locked(ctx, db, o.Lock, func(tx *sql.Tx) error {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = $1`, m.Version).Scan(&n); err != nil {
 			return err
@@ -122,9 +136,14 @@ func apply(ctx context.Context, db *sql.DB, m Migration, lock string, now func()
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return err
 		}
+		if o.Check != nil {
+			if err := o.Check(ctx, tx); err != nil {
+				return err
+			}
+		}
 		done = true
 		_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-			m.Version, m.Name, now().UTC().Format(time.RFC3339))
+			m.Version, m.Name, o.Now().UTC().Format(time.RFC3339))
 		return err
 	})
 	return done && err == nil, err
