@@ -1,8 +1,16 @@
 // Package install is the install state machine, the same for every wire
 // profile: Start validates the app, the redirect target and the state and
-// creates an install request bound to the browser; ChooseTenant records who
+// makes an install request bound to the browser; ChooseTenant records who
 // installs where, when the user has several tenants to choose from; Decide
 // approves (into the tenant the consent page showed) or denies, once.
+//
+// An undecided install request is not stored: it travels in the install
+// pages' URL, sealed (encrypted and authenticated with the master key, see
+// Ref and Load), so following an install link writes nothing. A visitor
+// who never signs in costs no row, and an install costs one write, its
+// decision. The store records each decision under the request's id, so a
+// request is decided once however often its URL is replayed; the request's
+// expiry, inside the seal, bounds how long that URL is any use.
 //
 // What the engine refuses before a redirect target is trusted (an unknown
 // link or app, a redirect URI that is not registered) is reported as an
@@ -15,6 +23,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -52,9 +61,17 @@ type SigningSecrets interface {
 	SigningSecrets(ctx context.Context, appID string) ([]string, error)
 }
 
+// Sealer encrypts and authenticates what the engine puts in URLs
+// (secret.Keyring implements it).
+type Sealer interface {
+	Seal(plaintext, context string) string
+	Open(sealed, context string) (string, error)
+}
+
 // Engine runs install requests.
 type Engine struct {
 	Store      store.Store
+	Seal       Sealer
 	Secrets    SigningSecrets
 	Profiles   map[doorway.Profile]Profile
 	Now        func() time.Time
@@ -101,7 +118,7 @@ const MaxStateLen = 1024
 // recommends at most ten minutes).
 const CodeTTL = 10 * time.Minute
 
-// Start validates an entry URL and creates an install request.
+// Start validates an entry URL and makes an install request.
 func (e *Engine) Start(ctx context.Context, s Start) (*doorway.InstallRequest, error) {
 	t, err := e.Resolve(ctx, s)
 	if err != nil {
@@ -159,7 +176,8 @@ func (e *Engine) Resolve(ctx context.Context, s Start) (*Target, error) {
 	return &Target{App: app, Version: v, Mode: mode, RedirectURI: redirect}, nil
 }
 
-// Begin creates the install request for a resolved target.
+// Begin makes the install request for a resolved target; Ref is its URL
+// form.
 func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.InstallRequest, error) {
 	if err := CheckState(s.State); err != nil {
 		return nil, err
@@ -186,10 +204,40 @@ func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.Instal
 		CodeChallenge: s.CodeChallenge, Scope: s.Scope,
 		CreatedAt: now, ExpiresAt: now.Add(e.RequestTTL),
 	}
-	if err := e.Store.CreateInstallRequest(ctx, r); err != nil {
-		return nil, err
-	}
 	return r, nil
+}
+
+// sealContext binds sealed requests to their purpose: a value sealed for
+// anything else does not open as an install request.
+const sealContext = "doorway install request v1"
+
+// sealed is an install request in its URL form: short keys keep the URL
+// short. Scope keeps nil (all permissions) apart from empty.
+type sealed struct {
+	ID            string          `json:"i"`
+	Profile       doorway.Profile `json:"p"`
+	AppID         string          `json:"a"`
+	VersionID     string          `json:"v"`
+	Mode          doorway.Mode    `json:"m"`
+	RedirectURI   string          `json:"r"`
+	State         string          `json:"s,omitempty"`
+	HasState      bool            `json:"hs,omitempty"`
+	BrowserHash   string          `json:"b"`
+	CodeChallenge string          `json:"c,omitempty"`
+	Scope         []string        `json:"sc"`
+	UserID        string          `json:"u,omitempty"`
+	TenantID      string          `json:"t,omitempty"`
+	CreatedAt     int64           `json:"ct"` // Unix ms
+	ExpiresAt     int64           `json:"et"`
+}
+
+// Ref is r sealed for the install pages' URL (/install/{ref}).
+func (e *Engine) Ref(r *doorway.InstallRequest) string {
+	b, _ := json.Marshal(sealed{ID: r.ID, Profile: r.Profile, AppID: r.AppID, VersionID: r.VersionID, Mode: r.Mode,
+		RedirectURI: r.RedirectURI, State: r.State, HasState: r.HasState, BrowserHash: r.BrowserHash,
+		CodeChallenge: r.CodeChallenge, Scope: r.Scope, UserID: r.UserID, TenantID: r.TenantID,
+		CreatedAt: r.CreatedAt.UnixMilli(), ExpiresAt: r.ExpiresAt.UnixMilli()})
+	return e.Seal.Seal(string(b), sealContext)
 }
 
 // CheckRedirect returns the redirect target for an install of version v in
@@ -283,20 +331,25 @@ const (
 	StepConsent
 )
 
-// Load returns an install request that the browser may continue: it exists,
-// belongs to the browser, is undecided and unexpired.
-func (e *Engine) Load(ctx context.Context, id, browserHash string) (*doorway.InstallRequest, error) {
-	r, err := e.Store.InstallRequest(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, doorway.Errorf(doorway.ENotFound, "This install request does not exist. Start the install again from the app.")
-	} else if err != nil {
-		return nil, err
+// Load opens the install request of ref for the browser whose binding
+// cookie hashes to browserHash: it must open with the master key, belong
+// to that browser and be unexpired. Whether it was decided already is
+// the store's to say, at the decision.
+func (e *Engine) Load(ctx context.Context, ref, browserHash string) (*doorway.InstallRequest, error) {
+	plain, err := e.Seal.Open(ref, sealContext)
+	var v sealed
+	if err == nil {
+		err = json.Unmarshal([]byte(plain), &v)
 	}
+	if err != nil {
+		return nil, doorway.Errorf(doorway.ENotFound, "This install request does not exist (the address may be cut short or changed). Start the install again from the app.")
+	}
+	r := &doorway.InstallRequest{ID: v.ID, Profile: v.Profile, AppID: v.AppID, VersionID: v.VersionID, Mode: v.Mode,
+		RedirectURI: v.RedirectURI, State: v.State, HasState: v.HasState, BrowserHash: v.BrowserHash,
+		CodeChallenge: v.CodeChallenge, Scope: v.Scope, UserID: v.UserID, TenantID: v.TenantID,
+		CreatedAt: time.UnixMilli(v.CreatedAt), ExpiresAt: time.UnixMilli(v.ExpiresAt)}
 	if browserHash == "" || !secret.Equal(r.BrowserHash, browserHash) {
 		return nil, doorway.Errorf(doorway.EForbidden, "This install was started in another browser. Start the install again from the app, in this browser.")
-	}
-	if r.Decision != "" {
-		return nil, doorway.Errorf(doorway.EConflict, "This install request was already %s. Start a new install from the app if you need to.", r.Decision)
 	}
 	if !e.Now().Before(r.ExpiresAt) {
 		return nil, doorway.Errorf(doorway.EExpired, "This install request expired after %s. Go back to the app and start the install again.", e.RequestTTL)
@@ -304,17 +357,17 @@ func (e *Engine) Load(ctx context.Context, id, browserHash string) (*doorway.Ins
 	return r, nil
 }
 
-// ChooseTenant records that user installs into tenantID; the user must be
-// a member of it (ms: the user's memberships, read with the session).
-func (e *Engine) ChooseTenant(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string) error {
+// ChooseTenant returns the Ref of r with user installing into tenantID;
+// the user must be a member of it (ms: the user's memberships, read with
+// the session). Nothing is written: the choice travels in the URL, and
+// Decide checks the membership again.
+func (e *Engine) ChooseTenant(r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string) (string, error) {
 	if err := CheckMember(ms, user, tenantID); err != nil {
-		return err
+		return "", err
 	}
-	err := e.Store.ChooseTenant(ctx, r.ID, user.ID, tenantID, e.Now())
-	if errors.Is(err, store.ErrConflict) {
-		return doorway.Errorf(doorway.EConflict, "This install request was completed or expired meanwhile. Start the install again from the app.")
-	}
-	return err
+	chosen := *r
+	chosen.UserID, chosen.TenantID = user.ID, tenantID
+	return e.Ref(&chosen), nil
 }
 
 // CheckMember reports whether user, whose memberships are ms (read with
@@ -331,12 +384,14 @@ func CheckMember(ms []store.Membership, user *doorway.User, tenantID string) err
 // Decide approves or denies r on behalf of user and returns the redirect
 // that tells the app. ms are the user's memberships, read with this
 // request's session (identity.SessionUser). tenantID is the tenant the
-// consent page showed; empty means the one ChooseTenant recorded.
+// consent page showed; empty means the one r carries (ChooseTenant).
 func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string, approve bool) (string, error) {
 	profile := e.Profiles[r.Profile]
 	if !approve {
-		if _, err := e.Store.Decide(ctx, store.Decision{RequestID: r.ID, Decision: doorway.Denied, Now: e.Now()}); err != nil {
-			return "", e.decideErr(err)
+		denied := *r
+		denied.UserID = user.ID
+		if _, err := e.Store.Decide(ctx, store.Decision{Request: &denied, Decision: doorway.Denied, Now: e.Now()}); err != nil {
+			return "", e.decideErr(ctx, r, err)
 		}
 		return profile.Denied(r), nil
 	}
@@ -350,17 +405,19 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		tenantID = ms[0].Tenant.ID
 	}
 	if tenantID == "" {
-		return "", doorway.Errorf(doorway.EInvalid, "Choose an account before approving.")
+		return "", e.decided(ctx, r, doorway.Errorf(doorway.EInvalid, "Choose an account before approving."))
 	}
 	if err := CheckMember(ms, user, tenantID); err != nil {
-		return "", err
+		return "", e.decided(ctx, r, err)
 	}
 	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)
 	if err != nil {
 		return "", err
 	}
 	now := e.Now()
-	d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: now, UserID: user.ID, TenantID: tenantID, VersionID: r.VersionID,
+	decided := *r
+	decided.UserID, decided.TenantID = user.ID, tenantID
+	d := store.Decision{Request: &decided, Decision: doorway.Approved, Now: now,
 		InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")}
 	var code string
 	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {
@@ -381,16 +438,26 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	}
 	inst, err := e.Store.Decide(ctx, d)
 	if err != nil {
-		return "", e.decideErr(err)
+		return "", e.decideErr(ctx, r, err)
 	}
-	decided := *r
-	decided.UserID, decided.TenantID = user.ID, tenantID
 	return profile.Approved(Approval{Request: &decided, Installation: inst, SigningSecrets: secrets, Code: code, Now: now})
 }
 
-func (e *Engine) decideErr(err error) error {
-	if errors.Is(err, store.ErrConflict) {
-		return doorway.Errorf(doorway.EConflict, "This install request was already completed or has expired. Start a new install from the app if you need to.")
+// decideErr explains a decision the store refused: the request was
+// decided already (it says how), or expired meanwhile.
+func (e *Engine) decideErr(ctx context.Context, r *doorway.InstallRequest, err error) error {
+	if !errors.Is(err, store.ErrConflict) {
+		return err
 	}
-	return err
+	return e.decided(ctx, r, doorway.Errorf(doorway.EConflict, "This install request has expired. Start a new install from the app."))
+}
+
+// decided returns why r cannot be decided: that it was decided already,
+// which matters more than refusal, or else refusal. The store is asked
+// only here, on the way to an error page: the pages do not read it.
+func (e *Engine) decided(ctx context.Context, r *doorway.InstallRequest, refusal error) error {
+	if done, err := e.Store.InstallRequest(ctx, r.ID); err == nil && done.Decision != "" {
+		return doorway.Errorf(doorway.EConflict, "This install request was already %s. Start a new install from the app if you need to.", done.Decision)
+	}
+	return refusal
 }

@@ -70,17 +70,15 @@ type Store interface {
 	CreateLink(ctx context.Context, l *doorway.InstallLink) error
 	Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 
-	// Install requests: created at the entry URL, given a user and tenant,
-	// then decided exactly once.
-	CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error
+	// Install requests live in the browser's URL until decided (package
+	// install seals them); the store keeps each decision, so a request is
+	// decided exactly once. InstallRequest returns a decided request.
 	InstallRequest(ctx context.Context, id string) (*doorway.InstallRequest, error)
-	// ChooseTenant records who installs into which tenant. ErrConflict: the
-	// request was decided or has expired at now.
-	ChooseTenant(ctx context.Context, requestID, userID, tenantID string, now time.Time) error
-	// Decide ends an install request. For an approval it also, in the same
-	// transaction, creates or updates the installation for (app, tenant,
-	// mode) with the version's permissions and writes its app.installed
-	// event. ErrConflict: the request was decided already or has expired.
+	// Decide records the decision on d.Request. For an approval it also, in
+	// the same transaction, creates or updates the installation for (app,
+	// tenant, mode) with the version's permissions and writes its
+	// app.installed event. ErrConflict: the request was decided already or
+	// has expired at d.Now.
 	Decide(ctx context.Context, d Decision) (*doorway.Installation, error)
 
 	Installation(ctx context.Context, id string) (*doorway.Installation, error)
@@ -219,20 +217,16 @@ type Import struct {
 
 // Decision ends an install request.
 type Decision struct {
-	RequestID string
-	Decision  doorway.Decision
-	Now       time.Time
+	// Request is the request decided, as the engine opened it; for an
+	// approval its UserID and TenantID say who installs where.
+	Request  *doorway.InstallRequest
+	Decision doorway.Decision
+	Now      time.Time
 	// For approvals: the id a new installation gets (an existing one keeps
 	// its id), and the id of the app.installed event.
 	InstallationID string
 	EventID        string
 	GrantID        string // the install grant the approval starts
-	// UserID and TenantID, for approvals: who installs where, as the
-	// consent page showed it. Empty keeps what ChooseTenant recorded.
-	UserID, TenantID string
-	// VersionID, if known, is the request's version (saves a store a
-	// read); a wrong one is not trusted.
-	VersionID string
 	// Code, when the profile issues an authorization code: stored in the
 	// same transaction, with its InstallationID filled in.
 	Code *doorway.AuthCode

@@ -37,7 +37,7 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, start install.Sta
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/install/"+req.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/install/"+s.Engine.Ref(req), http.StatusSeeOther)
 }
 
 // bindBrowser returns the hash of the browser-binding cookie, setting a new
@@ -66,6 +66,7 @@ func (s *Server) csrfToken(req *doorway.InstallRequest) string {
 
 // flow is what every install step loads first.
 type flow struct {
+	ref    string // the request as the URL carries it
 	req    *doorway.InstallRequest
 	user   *doorway.User      // nil when signed out
 	member []store.Membership // the user's, read with the session
@@ -74,7 +75,8 @@ type flow struct {
 // load loads the install request of the URL for this browser, and for a POST
 // checks the form's size and CSRF token.
 func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
-	req, err := s.Engine.Load(r.Context(), r.PathValue("id"), browserHash(r))
+	ref := r.PathValue("ref")
+	req, err := s.Engine.Load(r.Context(), ref, browserHash(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false
@@ -91,7 +93,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 			return nil, false
 		}
 	}
-	f := &flow{req: req}
+	f := &flow{ref: ref, req: req}
 	if c, err := r.Cookie(sessionCookie); err == nil {
 		f.user, f.member, err = s.Identity.SessionUser(r.Context(), c.Value)
 		if err != nil {
@@ -115,7 +117,7 @@ func (s *Server) loadSignedIn(w http.ResponseWriter, r *http.Request) (*flow, bo
 }
 
 func (s *Server) again(w http.ResponseWriter, r *http.Request, f *flow) {
-	http.Redirect(w, r, "/install/"+f.req.ID, http.StatusSeeOther)
+	http.Redirect(w, r, "/install/"+f.ref, http.StatusSeeOther)
 }
 
 // installPage shows the step the request needs: sign-in, tenant, consent.
@@ -144,7 +146,7 @@ func (s *Server) installPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	p := page{Request: f.req, App: v, User: f.user, CSRF: s.csrfToken(f.req), Tenants: ms, CanSwitch: len(ms) > 1}
+	p := page{Request: f.req, Ref: f.ref, App: v, User: f.user, CSRF: s.csrfToken(f.req), Tenants: ms, CanSwitch: len(ms) > 1}
 	if !chosen || (r.URL.Query().Get("step") == "tenant" && len(ms) > 1) {
 		p.Title = "Choose an account for " + v.Name
 		s.render(w, r, http.StatusOK, "tenant", p)
@@ -179,8 +181,8 @@ func (s *Server) renderSignIn(w http.ResponseWriter, r *http.Request, f *flow, s
 		s.fail(w, r, err)
 		return
 	}
-	s.render(w, r, status, "signin", page{Title: "Sign in to install " + v.Name, Request: f.req, App: v,
-		CSRF: s.csrfToken(f.req), Email: email, Error: msg, Action: "/install/" + f.req.ID + "/signin"})
+	s.render(w, r, status, "signin", page{Title: "Sign in to install " + v.Name, Request: f.req, Ref: f.ref, App: v,
+		CSRF: s.csrfToken(f.req), Email: email, Error: msg, Action: "/install/" + f.ref + "/signin"})
 }
 
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
@@ -231,11 +233,12 @@ func (s *Server) chooseTenant(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, doorway.Errorf(doorway.EInvalid, "Choose an account to install the app into."))
 		return
 	}
-	if err := s.Engine.ChooseTenant(r.Context(), f.req, f.user, f.member, tenant); err != nil {
+	ref, err := s.Engine.ChooseTenant(f.req, f.user, f.member, tenant)
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	s.again(w, r, f)
+	http.Redirect(w, r, "/install/"+ref, http.StatusSeeOther)
 }
 
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/stripe/stripe-go/v85/webhook"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/testkit"
 	"github.com/doorwayhq/doorway/registry"
 )
@@ -297,4 +299,97 @@ func TestSigningSecretRotatedOnAnotherNode(t *testing.T) {
 	if err := webhook.ValidatePayload(stripePayload(t, q), q.Get("install_signature"), app.SigningSecret); err == nil {
 		t.Errorf("%s after a rotation with no overlap on another node, the old signing secret still verifies", registry.SecretCacheFor)
 	}
+}
+
+// TestInstallPagesWriteNothingUntilTheDecision: an install request lives in
+// the pages' address until it is decided, so visitors who follow a link,
+// look at the pages and choose an account leave no row behind; the
+// decision is the one write. (Sweep removes what expires: sessions,
+// decided requests, codes; it counts them.)
+func TestInstallPagesWriteNothingUntilTheDecision(t *testing.T) {
+	ctx := context.Background()
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	s.Tenant(t, "Acme Bakery", ada.Email)
+	studio := s.Tenant(t, "Blue Harbor Studio", ada.Email)
+	app := s.App(t, appCallback)
+	link := s.Link(t, app.App.ID, doorway.Live)
+	farFuture := s.Clock.Now().Add(365 * 24 * time.Hour)
+	if _, err := s.Store.Sweep(ctx, farFuture); err != nil {
+		t.Fatal(err)
+	}
+
+	for range 20 {
+		s.Browser(t).Start(link + "?state=visitor")
+	}
+	if n, err := s.Store.Sweep(ctx, farFuture); err != nil || n != 0 {
+		t.Fatalf("20 visitors left %d rows (err %v), want none", n, err)
+	}
+
+	f := s.Browser(t).Start(link + "?state=ada")
+	f.SignIn(ada.Email, testkit.Password)
+	f.Choose(studio.ID)
+	if n, err := s.Store.Sweep(ctx, farFuture); err != nil || n != 1 {
+		t.Fatalf("signing in and choosing an account left %d rows (err %v), want 1 (the session)", n, err)
+	}
+	f.SignIn(ada.Email, testkit.Password) // the sweep ended the session
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("account_id") != studio.ID || q.Get("state") != "ada" {
+		t.Fatalf("redirect query = %v, want account_id %s and state ada", q, studio.ID)
+	}
+	if n, err := s.Store.Sweep(ctx, farFuture); err != nil || n != 2 {
+		t.Fatalf("after the approval %d rows expire (err %v), want 2 (the session and the decided request)", n, err)
+	}
+}
+
+// TestAlteredInstallAddressIsRefused: the request in the address is
+// encrypted and authenticated; an address changed by one character, or a
+// value sealed for another purpose, opens nothing.
+func TestAlteredInstallAddressIsRefused(t *testing.T) {
+	var log logBuffer
+	s := testkit.Start(t, func(m *cli.Main) { m.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	app := s.App(t, appCallback)
+	b := s.Browser(t)
+	f := b.Start(s.Link(t, app.App.ID, doorway.Live))
+	ref := strings.TrimPrefix(f.Path, "/install/")
+	i, c := len(ref)/2, byte('A')
+	if ref[i] == c {
+		c = 'B'
+	}
+	flipped := ref[:i] + string(c) + ref[i+1:]
+	for name, path := range map[string]string{
+		"one character changed":  "/install/" + flipped,
+		"cut short":              "/install/" + ref[:len(ref)-4],
+		"sealed for another use": "/install/" + s.Keys.Seal(`{"i":"req_x","b":"`+strings.Repeat("0", 64)+`"}`, "doorway secret"),
+	} {
+		p := b.Get(path)
+		if p.Status != http.StatusNotFound || !strings.Contains(p.Body, "does not exist") {
+			t.Errorf("%s: GET = %d, want 404 saying the request does not exist; body:\n%s", name, p.Status, p.Body)
+		}
+	}
+	if p := b.Get(f.Path); p.Status != http.StatusOK {
+		t.Fatalf("the unaltered address = %d, want 200", p.Status)
+	}
+	// The request log names the page, not the whole sealed request.
+	if logged := log.String(); !strings.Contains(logged, "path=/install/v1.") || strings.Contains(logged, ref) {
+		t.Errorf("request log has no install page, or the whole sealed request:\n%s", logged)
+	}
+}
+
+// logBuffer is a log destination the server's goroutines share.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
 }

@@ -72,11 +72,11 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 
 	mux.HandleFunc("GET /apps/install/link/{linkID}", s.startLink)
-	mux.HandleFunc("GET /install/{id}", s.installPage)
-	mux.HandleFunc("POST /install/{id}/signin", s.signIn)
-	mux.HandleFunc("POST /install/{id}/signout", s.signOut)
-	mux.HandleFunc("POST /install/{id}/tenant", s.chooseTenant)
-	mux.HandleFunc("POST /install/{id}/decision", s.decide)
+	mux.HandleFunc("GET /install/{ref}", s.installPage)
+	mux.HandleFunc("POST /install/{ref}/signin", s.signIn)
+	mux.HandleFunc("POST /install/{ref}/signout", s.signOut)
+	mux.HandleFunc("POST /install/{ref}/tenant", s.chooseTenant)
+	mux.HandleFunc("POST /install/{ref}/decision", s.decide)
 	mux.HandleFunc("GET /app-installer", s.startWixExternal)
 	mux.HandleFunc("GET /installer/install", s.startWixOAuth)
 	mux.HandleFunc("GET /installer/close-window", s.closeWindow)
@@ -174,13 +174,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // logRequests logs one line per request. It logs the path but never the
 // query: install URLs carry state and, later, tokens.
+// maxLoggedPath is how much of a path the request log keeps: enough to
+// tell pages apart, not the whole sealed install request of an install
+// page's address (hundreds of bytes, of no use in a log).
+const maxLoggedPath = 64
+
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
+		path := r.URL.Path
+		if len(path) > maxLoggedPath { // an install page's sealed request
+			path = path[:maxLoggedPath] + "…"
+		}
 		s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "http", slog.String("method", r.Method),
-			slog.String("path", r.URL.Path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
+			slog.String("path", path), slog.Int("status", sw.status), slog.Duration("took", time.Since(start)))
 	})
 }
 
@@ -256,6 +265,7 @@ type page struct {
 	Error     string
 	CSRF      string
 	Request   *doorway.InstallRequest
+	Ref       string // the request in the install pages' URL: /install/{Ref}
 	App       *doorway.AppVersion
 	User      *doorway.User
 	Email     string

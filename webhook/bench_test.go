@@ -60,29 +60,21 @@ func installs(b *testing.B, s *testkit.Server, appID string, n int, every time.D
 	if err != nil {
 		b.Fatal(err)
 	}
-	type ready struct{ req, tenant string }
-	var todo []ready
+	var todo []*doorway.InstallRequest
 	for i := range n {
 		tn, err := s.Identity.CreateTenant(ctx, fmt.Sprintf("T%d", i), u.Email)
 		if err != nil {
 			b.Fatal(err)
 		}
 		now := s.Clock.Now()
-		r := &doorway.InstallRequest{ID: secret.Token("req_"), Profile: doorway.ProfileStripeLink, AppID: appID,
+		todo = append(todo, &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileStripeLink, AppID: appID,
 			VersionID: app.TestVersionID, Mode: doorway.Test, RedirectURI: "https://app.example/callback",
-			BrowserHash: secret.Hash("b"), CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
-		if err := s.Store.CreateInstallRequest(ctx, r); err != nil {
-			b.Fatal(err)
-		}
-		if err := s.Store.ChooseTenant(ctx, r.ID, u.ID, tn.ID, now); err != nil {
-			b.Fatal(err)
-		}
-		todo = append(todo, ready{r.ID, tn.ID})
+			BrowserHash: secret.Hash("b"), UserID: u.ID, TenantID: tn.ID, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
 	}
 	committed := map[string]time.Time{}
 	tick := time.Now()
 	for _, r := range todo {
-		inst, err := s.Store.Decide(ctx, store.Decision{RequestID: r.req, Decision: doorway.Approved, Now: s.Clock.Now(),
+		inst, err := s.Store.Decide(ctx, store.Decision{Request: r, Decision: doorway.Approved, Now: s.Clock.Now(),
 			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
 		if err != nil {
 			b.Fatal(err)

@@ -234,7 +234,8 @@ func (in *installer) install(tenant string) (string, error) {
 			return "", err
 		}
 	}
-	if _, err := in.post(flow+"/tenant", url.Values{"csrf": {token(body)}, "tenant": {tenant}}); err != nil {
+	// The choice comes back in the consent page's address.
+	if flow, err = in.post(flow+"/tenant", url.Values{"csrf": {token(body)}, "tenant": {tenant}}); err != nil {
 		return "", err
 	}
 	if body, err = in.page(flow); err != nil {

@@ -117,7 +117,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Admin = &admin.API{Store: m.Store, Token: m.AdminToken, Now: m.Now, Logger: m.Logger}
 	m.Identity = &identity.Service{Store: m.Store, Now: m.Now, SessionTTL: time.Duration(cfg.Lifetimes.Session)}
 	m.Engine = &install.Engine{
-		Store: m.Store, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
+		Store: m.Store, Seal: m.Keys, Secrets: m.Registry, Now: m.Now, RequestTTL: time.Duration(cfg.Lifetimes.InstallRequest),
 		Profiles: map[doorway.Profile]install.Profile{
 			doorway.ProfileStripeLink:  stripelink.Profile{},
 			doorway.ProfileWixExternal: wixexternal.Profile{},

@@ -340,7 +340,7 @@ func (b *Browser) Follow(p *Page) *Page {
 // Flow is an install in progress.
 type Flow struct {
 	B       *Browser
-	Path    string // /install/req_…
+	Path    string // /install/{ref}: the request, sealed (install.Engine.Ref)
 	Current *Page
 }
 
@@ -374,10 +374,15 @@ func (f *Flow) SignIn(email, password string) *Page {
 	return f.Current
 }
 
-// Choose picks a tenant and follows to the consent page.
+// Choose picks a tenant and follows to the consent page, whose address
+// carries the choice.
 func (f *Flow) Choose(tenantID string) *Page {
 	f.B.t.Helper()
-	f.Current = f.B.Follow(f.Submit("tenant", url.Values{"tenant": {tenantID}}))
+	p := f.Submit("tenant", url.Values{"tenant": {tenantID}})
+	if p.Status == http.StatusSeeOther && strings.HasPrefix(p.Location, "/install/") {
+		f.Path = p.Location
+	}
+	f.Current = f.B.Follow(p)
 	return f.Current
 }
 

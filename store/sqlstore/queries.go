@@ -358,15 +358,6 @@ func (db *DB) Link(ctx context.Context, id string) (*doorway.InstallLink, error)
 	return &l, nil
 }
 
-func (db *DB) CreateInstallRequest(ctx context.Context, r *doorway.InstallRequest) error {
-	_, err := db.exec(ctx, `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri,
-		state, has_state, browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-		r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash, r.UserID, r.TenantID,
-		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope))
-	return err
-}
-
 func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRequest, error) {
 	var r doorway.InstallRequest
 	var created, expires int64
@@ -389,19 +380,25 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 	return &r, nil
 }
 
-func (db *DB) ChooseTenant(ctx context.Context, requestID, userID, tenantID string, now time.Time) error {
-	res, err := db.exec(ctx, `UPDATE install_requests SET user_id = $1, tenant_id = $2
-		WHERE id = $3 AND decision = '' AND expires_at > $4`, userID, tenantID, requestID, ms(now))
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("install request %q is decided, expired or unknown: %w", requestID, store.ErrConflict)
-	}
-	return nil
+// insertRequest records a decided install request; its arguments are
+// requestArgs.
+const insertRequest = `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
+		browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope, decision, decided_at)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+
+func requestArgs(r *doorway.InstallRequest, d doorway.Decision, now time.Time) []any {
+	return []any{r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState,
+		r.BrowserHash, r.UserID, r.TenantID, ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope), d, ms(now)}
 }
 
 func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
+	r := d.Request
+	if !d.Now.Before(r.ExpiresAt) {
+		return nil, fmt.Errorf("install request %q expired at %s: %w", r.ID, r.ExpiresAt.UTC().Format(time.RFC3339), store.ErrConflict)
+	}
+	if d.Decision == doorway.Approved && (r.TenantID == "" || r.UserID == "") {
+		return nil, fmt.Errorf("install request %q has no tenant chosen: %w", r.ID, store.ErrConflict)
+	}
 	if db.d.OneTrip && d.Decision == doorway.Approved {
 		inst, err := db.approveInOneTrip(ctx, d)
 		if inst != nil || err != nil {
@@ -411,21 +408,17 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 	}
 	var inst *doorway.Installation
 	err := db.tx(ctx, func(tx txn) error {
-		var r doorway.InstallRequest
-		err := tx.QueryRowContext(ctx, `UPDATE install_requests SET decision = $1, decided_at = $2,
-				user_id = COALESCE(NULLIF(CAST($5 AS TEXT), ''), user_id), tenant_id = COALESCE(NULLIF(CAST($6 AS TEXT), ''), tenant_id)
-			WHERE id = $3 AND decision = '' AND expires_at > $4
-			RETURNING app_id, version_id, mode, user_id, tenant_id, state`,
-			d.Decision, ms(d.Now), d.RequestID, ms(d.Now), d.UserID, d.TenantID).
-			Scan(&r.AppID, &r.VersionID, &r.Mode, &r.UserID, &r.TenantID, &r.State)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("install request %q is decided, expired or unknown: %w", d.RequestID, store.ErrConflict)
-		}
-		if err != nil || d.Decision != doorway.Approved {
+		res, err := tx.ExecContext(ctx, insertRequest+` ON CONFLICT (id) DO NOTHING`, requestArgs(r, d.Decision, d.Now)...)
+		if err != nil {
 			return err
 		}
-		if r.TenantID == "" || r.UserID == "" {
-			return fmt.Errorf("install request %q has no tenant chosen: %w", d.RequestID, store.ErrConflict)
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return fmt.Errorf("install request %q is decided already: %w", r.ID, store.ErrConflict)
+		}
+		if d.Decision != doorway.Approved {
+			return nil
 		}
 		v, err := db.version(ctx, tx, r.VersionID, false)
 		if err != nil {
@@ -483,19 +476,11 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 
 // approveInOneTrip is Decide's approval as one statement (Dialect.OneTrip):
 // the same writes as the transaction of Decide. It returns nil, nil when
-// the request was not approved (decided, expired, no tenant, another
-// version), having changed nothing.
+// the request was not approved (decided already, or its version is gone),
+// having changed nothing.
 func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
-	versionID := d.VersionID
-	if versionID == "" {
-		err := db.r.QueryRowContext(ctx, `SELECT version_id FROM install_requests WHERE id = $1`, d.RequestID).Scan(&versionID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, nil
-		} else if err != nil {
-			return nil, err
-		}
-	}
-	v, err := db.version(ctx, db.r, versionID, true)
+	r := d.Request
+	v, err := db.version(ctx, db.r, r.VersionID, true)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil
 	} else if err != nil {
@@ -511,10 +496,10 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 	}
 	now := ms(d.Now)
 	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH r AS (
-			UPDATE install_requests SET decision = $2, decided_at = $1,
-				user_id = COALESCE(NULLIF(CAST($3 AS TEXT), ''), user_id), tenant_id = COALESCE(NULLIF(CAST($4 AS TEXT), ''), tenant_id)
-			WHERE id = $5 AND decision = '' AND expires_at > $1 AND version_id = $6
-			  AND COALESCE(NULLIF(CAST($3 AS TEXT), ''), user_id) <> '' AND COALESCE(NULLIF(CAST($4 AS TEXT), ''), tenant_id) <> ''
+			INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
+				browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope, decision, decided_at)
+			VALUES ($5, $24, $25, $6, $26, $27, $28, $29, $30, $3, $4, $31, $32, $33, $34, $2, $1)
+			ON CONFLICT (id) DO NOTHING
 			RETURNING app_id, version_id, mode, user_id, tenant_id, state),
 		old AS (
 			SELECT i.status, i.permissions FROM installations i, r
@@ -540,10 +525,12 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 				ins.app_id, ins.id, ins.tenant_id, r.user_id, ins.mode, ins.permissions, ins.event_seq, r.state, $1, $1
 			FROM ins CROSS JOIN r LEFT JOIN old ON true)
 		SELECT `+installationCols+` FROM ins`,
-		now, d.Decision, d.UserID, d.TenantID, d.RequestID, versionID,
+		now, d.Decision, r.UserID, r.TenantID, r.ID, r.VersionID,
 		d.InstallationID, doorway.SetupIncomplete, list(perms), d.GrantID, doorway.Uninstalled, doorway.GrantInstall,
 		code.Hash, code.Profile, code.AppID, code.RedirectURI, code.Challenge, list(code.Scope), ms(code.CreatedAt), ms(code.ExpiresAt),
-		d.EventID, doorway.EventPermissionsChanged, doorway.EventInstalled))
+		d.EventID, doorway.EventPermissionsChanged, doorway.EventInstalled,
+		r.Profile, r.AppID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash,
+		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

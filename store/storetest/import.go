@@ -59,9 +59,7 @@ func testImport(t *testing.T, s store.Store) {
 	// Approving again continues each installation's event sequence.
 	for _, k := range []int{0, 1} {
 		it := items[k].Installation
-		r := newRequest(t, s, app, "")
-		must(t, s.ChooseTenant(ctx, r.ID, u.ID, it.TenantID, t0.Add(time.Minute)))
-		again, err := approve(s, r.ID, t0.Add(time.Minute))
+		again, err := approve(s, newRequest(app, "", u.ID, it.TenantID), t0.Add(time.Minute))
 		must(t, err)
 		evs, err := s.Events(ctx, it.ID)
 		must(t, err)

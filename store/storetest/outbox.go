@@ -18,10 +18,7 @@ import (
 func installIn(t *testing.T, s store.Store, app *doorway.App, user *doorway.User, tenant string, after time.Duration) *doorway.Installation {
 	t.Helper()
 	tn := newTenant(t, s, tenant, user.ID)
-	r := newRequest(t, s, app, "st-"+tenant)
-	at := t0.Add(time.Minute + after)
-	must(t, s.ChooseTenant(context.Background(), r.ID, user.ID, tn.ID, at))
-	inst, err := approve(s, r.ID, at)
+	inst, err := approve(s, newRequest(app, "st-"+tenant, user.ID, tn.ID), t0.Add(time.Minute+after))
 	must(t, err)
 	return inst
 }
@@ -249,16 +246,14 @@ func testOutboxDisable(t *testing.T, s store.Store) {
 func testPermissionsChanged(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
-	first, err := approve(s, f.req.ID, t0.Add(time.Minute))
+	first, err := approve(s, f.req, t0.Add(time.Minute))
 	must(t, err)
 	v2 := &doorway.AppVersion{ID: secret.Token("ver_"), AppID: f.app.ID, CreatedAt: t0, Manifest: manifest("2.0.0", "customer_read")}
 	must(t, s.AddAppVersion(ctx, v2, doorway.Live))
 	reapprove := func(at time.Time) {
 		app, err := s.App(ctx, f.app.ID)
 		must(t, err)
-		r := newRequest(t, s, app, "")
-		must(t, s.ChooseTenant(ctx, r.ID, f.user.ID, f.tenant.ID, at))
-		_, err = approve(s, r.ID, at)
+		_, err = approve(s, newRequest(app, "", f.user.ID, f.tenant.ID), at)
 		must(t, err)
 	}
 	reapprove(t0.Add(2 * time.Minute)) // fewer permissions
@@ -292,13 +287,11 @@ func testSweep(t *testing.T, s store.Store) {
 	must(t, s.CreateSession(ctx, live))
 	tok := &doorway.InstallToken{Hash: secret.Hash("it"), AppID: i.app.ID, Mode: doorway.Live, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
 	must(t, s.CreateInstallToken(ctx, tok))
-	fresh := newRequest(t, s, i.app, "") // expires t0+10m too
-	_ = fresh
 
 	n, err := s.Sweep(ctx, t0.Add(2*time.Hour))
 	must(t, err)
-	if n != 5 { // old session, two requests, the code, the install token
-		t.Fatalf("swept %d rows, want 5", n)
+	if n != 4 { // old session, the decided request, the code, the install token
+		t.Fatalf("swept %d rows, want 4", n)
 	}
 	if _, _, _, err := s.Session(ctx, live.Hash, t0); err != nil {
 		t.Fatalf("the live session went: %v", err)

@@ -37,7 +37,6 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Links", testLinks},
 		{"ApproveCreatesInstallationAndEvent", testApprove},
 		{"DecideNamesTheTenant", testDecideNamesTheTenant},
-		{"DecideDistrustsTheVersion", testDecideDistrustsTheVersion},
 		{"DecideOnce", testDecideOnce},
 		{"DecideExpired", testDecideExpired},
 		{"DenyCreatesNothing", testDeny},
@@ -123,7 +122,8 @@ func newApp(t *testing.T, s store.Store, perms ...string) (*doorway.App, *doorwa
 	return a, v
 }
 
-// fixture is a user with a tenant and an app with a pending install request.
+// fixture is a user with a tenant and an app with an install request (as
+// package install would have sealed it) for that user and tenant.
 type fixture struct {
 	user   *doorway.User
 	tenant *doorway.Tenant
@@ -131,25 +131,24 @@ type fixture struct {
 	req    *doorway.InstallRequest
 }
 
-func newRequest(t *testing.T, s store.Store, app *doorway.App, state string) *doorway.InstallRequest {
-	r := &doorway.InstallRequest{ID: secret.Token("req_"), Profile: doorway.ProfileStripeLink, AppID: app.ID,
+// newRequest is an install request of app by userID into tenantID (the
+// store sees a request only when it is decided).
+func newRequest(app *doorway.App, state, userID, tenantID string) *doorway.InstallRequest {
+	return &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileStripeLink, AppID: app.ID,
 		VersionID: app.LiveVersionID, Mode: doorway.Live, RedirectURI: "https://app.example/cb", State: state,
-		HasState: state != "", BrowserHash: secret.Hash("browser"), CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
-	must(t, s.CreateInstallRequest(context.Background(), r))
-	return r
+		HasState: state != "", BrowserHash: secret.Hash("browser"), UserID: userID, TenantID: tenantID,
+		CreatedAt: t0, ExpiresAt: t0.Add(10 * time.Minute)}
 }
 
 func newFixture(t *testing.T, s store.Store) fixture {
 	u := newUser(t, s, "owner@example.com")
 	tn := newTenant(t, s, "Acme", u.ID)
 	a, _ := newApp(t, s, "customer_read", "invoice_write")
-	r := newRequest(t, s, a, "st-1")
-	must(t, s.ChooseTenant(context.Background(), r.ID, u.ID, tn.ID, t0.Add(time.Minute)))
-	return fixture{u, tn, a, r}
+	return fixture{u, tn, a, newRequest(a, "st-1", u.ID, tn.ID)}
 }
 
-func approve(s store.Store, reqID string, at time.Time) (*doorway.Installation, error) {
-	return s.Decide(context.Background(), store.Decision{RequestID: reqID, Decision: doorway.Approved, Now: at,
+func approve(s store.Store, r *doorway.InstallRequest, at time.Time) (*doorway.Installation, error) {
+	return s.Decide(context.Background(), store.Decision{Request: r, Decision: doorway.Approved, Now: at,
 		InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
 }
 
@@ -336,13 +335,11 @@ func testLinks(t *testing.T, s store.Store) {
 func testApprove(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
-	r, err := s.InstallRequest(ctx, f.req.ID)
-	must(t, err)
-	if r.UserID != f.user.ID || r.TenantID != f.tenant.ID || r.State != "st-1" || !r.HasState || r.Decision != "" {
-		t.Fatalf("request after ChooseTenant = %+v", r)
-	}
+	_, err := s.InstallRequest(ctx, f.req.ID)
+	wantErr(t, err, store.ErrNotFound) // undecided requests live in the browser's URL
+	f.req.Scope, f.req.CodeChallenge = []string{"customer_read"}, "challenge"
 	at := t0.Add(2 * time.Minute)
-	inst, err := approve(s, f.req.ID, at)
+	inst, err := approve(s, f.req, at)
 	must(t, err)
 	if inst.AppID != f.app.ID || inst.TenantID != f.tenant.ID || inst.Mode != doorway.Live ||
 		inst.Status != doorway.SetupIncomplete || inst.InstalledBy != f.user.ID ||
@@ -361,9 +358,12 @@ func testApprove(t *testing.T, s store.Store) {
 	}
 	_, err = s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Test)
 	wantErr(t, err, store.ErrNotFound)
-	r, _ = s.InstallRequest(ctx, f.req.ID)
-	if r.Decision != doorway.Approved || !r.DecidedAt.Equal(at) {
-		t.Fatalf("request after approval = %+v", r)
+	r, err := s.InstallRequest(ctx, f.req.ID)
+	must(t, err)
+	want := *f.req
+	want.Decision, want.DecidedAt = doorway.Approved, at
+	if fmt.Sprintf("%+v", *r) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("request after approval =\n%+v\nwant\n%+v", *r, want)
 	}
 	events, err := s.Events(ctx, inst.ID)
 	must(t, err)
@@ -377,86 +377,69 @@ func testApprove(t *testing.T, s store.Store) {
 	}
 }
 
-// testDecideNamesTheTenant: an approval that names user and tenant installs
-// there, whatever ChooseTenant recorded (or without it).
+// testDecideNamesTheTenant: an approval installs into the tenant its
+// request names, for the user it names, and records both.
 func testDecideNamesTheTenant(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
 	other := newTenant(t, s, "Blue Harbor", f.user.ID)
-	for _, r := range []*doorway.InstallRequest{f.req, newRequest(t, s, f.app, "st-2")} {
-		d := store.Decision{RequestID: r.ID, Decision: doorway.Approved, Now: t0.Add(time.Minute), UserID: f.user.ID, TenantID: other.ID,
-			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")}
-		inst, err := s.Decide(ctx, d)
-		must(t, err)
-		if inst.TenantID != other.ID || inst.InstalledBy != f.user.ID {
-			t.Fatalf("approval naming %s installed into %s by %s", other.ID, inst.TenantID, inst.InstalledBy)
-		}
-		got, err := s.InstallRequest(ctx, r.ID)
-		must(t, err)
-		if got.TenantID != other.ID || got.UserID != f.user.ID {
-			t.Fatalf("request after the approval records tenant %q and user %q, want %s and %s", got.TenantID, got.UserID, other.ID, f.user.ID)
-		}
-		events, err := s.Events(ctx, inst.ID)
-		must(t, err)
-		if last := events[len(events)-1]; last.TenantID != other.ID || last.UserID != f.user.ID {
-			t.Fatalf("event = %+v, want tenant %s and user %s", last, other.ID, f.user.ID)
-		}
+	r := newRequest(f.app, "st-2", f.user.ID, other.ID)
+	inst, err := approve(s, r, t0.Add(time.Minute))
+	must(t, err)
+	if inst.TenantID != other.ID || inst.InstalledBy != f.user.ID {
+		t.Fatalf("approval naming %s installed into %s by %s", other.ID, inst.TenantID, inst.InstalledBy)
+	}
+	got, err := s.InstallRequest(ctx, r.ID)
+	must(t, err)
+	if got.TenantID != other.ID || got.UserID != f.user.ID {
+		t.Fatalf("request after the approval records tenant %q and user %q, want %s and %s", got.TenantID, got.UserID, other.ID, f.user.ID)
+	}
+	events, err := s.Events(ctx, inst.ID)
+	must(t, err)
+	if last := events[len(events)-1]; last.TenantID != other.ID || last.UserID != f.user.ID {
+		t.Fatalf("event = %+v, want tenant %s and user %s", last, other.ID, f.user.ID)
 	}
 	if _, err := s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Live); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the tenant ChooseTenant recorded got an installation too: %v", err)
+		t.Fatalf("the user's other tenant got an installation too: %v", err)
 	}
-}
-
-// testDecideDistrustsTheVersion: a decision naming the request's version
-// approves as one naming none; one naming another version still installs
-// the request's own.
-func testDecideDistrustsTheVersion(t *testing.T, s store.Store) {
-	ctx := context.Background()
-	f := newFixture(t, s)
-	other := &doorway.AppVersion{ID: secret.Token("ver_"), AppID: f.app.ID, CreatedAt: t0, Manifest: manifest("2.0.0", "invoice_write")}
-	must(t, s.AddAppVersion(ctx, other))
-	second := newRequest(t, s, f.app, "st-2")
-	must(t, s.ChooseTenant(ctx, second.ID, f.user.ID, newTenant(t, s, "Blue Harbor", f.user.ID).ID, t0))
-	for _, c := range []struct {
-		req     *doorway.InstallRequest
-		version string
-	}{{f.req, f.req.VersionID}, {second, other.ID}} {
-		inst, err := s.Decide(ctx, store.Decision{RequestID: c.req.ID, Decision: doorway.Approved, Now: t0.Add(time.Minute),
-			VersionID: c.version, InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")})
-		must(t, err)
-		if inst.VersionID != c.req.VersionID || fmt.Sprint(inst.Permissions) != "[customer_read invoice_write]" {
-			t.Fatalf("decision naming version %s installed version %s with %v, want the request's %s", c.version, inst.VersionID, inst.Permissions, c.req.VersionID)
-		}
-	}
+	noTenant := newRequest(f.app, "", f.user.ID, "")
+	_, err = approve(s, noTenant, t0.Add(time.Minute))
+	wantErr(t, err, store.ErrConflict)
 }
 
 func testDecideOnce(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
-	_, err := approve(s, f.req.ID, t0.Add(time.Minute))
+	_, err := approve(s, f.req, t0.Add(time.Minute))
 	must(t, err)
-	_, err = approve(s, f.req.ID, t0.Add(time.Minute))
+	_, err = approve(s, f.req, t0.Add(time.Minute))
 	wantErr(t, err, store.ErrConflict)
-	_, err = s.Decide(ctx, store.Decision{RequestID: f.req.ID, Decision: doorway.Denied, Now: t0.Add(time.Minute)})
+	_, err = s.Decide(ctx, store.Decision{Request: f.req, Decision: doorway.Denied, Now: t0.Add(time.Minute)})
 	wantErr(t, err, store.ErrConflict)
-	wantErr(t, s.ChooseTenant(ctx, f.req.ID, f.user.ID, f.tenant.ID, t0.Add(time.Minute)), store.ErrConflict)
-	_, err = approve(s, "req_missing", t0)
+	// The same request for another tenant is the same request.
+	other := *f.req
+	other.TenantID = newTenant(t, s, "Blue Harbor", f.user.ID).ID
+	_, err = approve(s, &other, t0.Add(time.Minute))
 	wantErr(t, err, store.ErrConflict)
+	if _, err := s.InstallationFor(ctx, f.app.ID, other.TenantID, doorway.Live); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a second decision of one request installed into another tenant: %v", err)
+	}
 }
 
 func testDecideExpired(t *testing.T, s store.Store) {
 	f := newFixture(t, s)
-	_, err := approve(s, f.req.ID, f.req.ExpiresAt)
+	_, err := approve(s, f.req, f.req.ExpiresAt)
 	wantErr(t, err, store.ErrConflict)
-	wantErr(t, s.ChooseTenant(context.Background(), f.req.ID, f.user.ID, f.tenant.ID, f.req.ExpiresAt), store.ErrConflict)
-	_, err = approve(s, f.req.ID, f.req.ExpiresAt.Add(-time.Millisecond))
+	_, err = s.Decide(context.Background(), store.Decision{Request: f.req, Decision: doorway.Denied, Now: f.req.ExpiresAt})
+	wantErr(t, err, store.ErrConflict)
+	_, err = approve(s, f.req, f.req.ExpiresAt.Add(-time.Millisecond))
 	must(t, err)
 }
 
 func testDeny(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	f := newFixture(t, s)
-	inst, err := s.Decide(ctx, store.Decision{RequestID: f.req.ID, Decision: doorway.Denied, Now: t0.Add(time.Minute)})
+	inst, err := s.Decide(ctx, store.Decision{Request: f.req, Decision: doorway.Denied, Now: t0.Add(time.Minute)})
 	must(t, err)
 	if inst != nil {
 		t.Fatalf("denial returned installation %+v", inst)
@@ -465,17 +448,15 @@ func testDeny(t *testing.T, s store.Store) {
 	if r.Decision != doorway.Denied {
 		t.Fatalf("decision = %q", r.Decision)
 	}
-	_, err = approve(s, f.req.ID, t0.Add(time.Minute))
+	_, err = approve(s, f.req, t0.Add(time.Minute))
 	wantErr(t, err, store.ErrConflict)
 }
 
 func testReinstall(t *testing.T, s store.Store) {
 	f := newFixture(t, s)
-	first, err := approve(s, f.req.ID, t0.Add(time.Minute))
+	first, err := approve(s, f.req, t0.Add(time.Minute))
 	must(t, err)
-	r2 := newRequest(t, s, f.app, "")
-	must(t, s.ChooseTenant(context.Background(), r2.ID, f.user.ID, f.tenant.ID, t0.Add(2*time.Minute)))
-	second, err := approve(s, r2.ID, t0.Add(3*time.Minute))
+	second, err := approve(s, newRequest(f.app, "", f.user.ID, f.tenant.ID), t0.Add(3*time.Minute))
 	must(t, err)
 	if second.ID != first.ID || !second.CreatedAt.Equal(first.CreatedAt) || !second.UpdatedAt.Equal(t0.Add(3*time.Minute)) {
 		t.Fatalf("reinstall gave %+v, want the same installation %s updated", second, first.ID)
@@ -496,7 +477,7 @@ func testConcurrentApprove(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := approve(s, f.req.ID, t0.Add(time.Minute))
+			_, err := approve(s, f.req, t0.Add(time.Minute))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

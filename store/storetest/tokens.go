@@ -24,7 +24,7 @@ type installed struct {
 func newInstalled(t *testing.T, s store.Store) installed {
 	f := newFixture(t, s)
 	code := secret.Token("dwac_")
-	inst, err := s.Decide(context.Background(), store.Decision{RequestID: f.req.ID, Decision: doorway.Approved,
+	inst, err := s.Decide(context.Background(), store.Decision{Request: f.req, Decision: doorway.Approved,
 		Now: t0.Add(time.Minute), InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_"),
 		Code: &doorway.AuthCode{Hash: secret.Hash(code), Profile: doorway.ProfileOAuth2, AppID: f.app.ID,
 			RedirectURI: "https://app.example/cb", Challenge: "ch", Scope: []string{"customer_read"},
@@ -52,18 +52,21 @@ func grantRevoked(t *testing.T, s store.Store, id string) bool {
 
 func testRequestOAuthFields(t *testing.T, s store.Store) {
 	u := newUser(t, s, "a@example.com")
-	_ = newTenant(t, s, "A", u.ID)
+	tn := newTenant(t, s, "A", u.ID)
 	a, _ := newApp(t, s, "customer_read")
-	r := &doorway.InstallRequest{ID: secret.Token("req_"), Profile: doorway.ProfileOAuth2, AppID: a.ID,
+	r := &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileOAuth2, AppID: a.ID,
 		VersionID: a.LiveVersionID, Mode: doorway.Live, RedirectURI: "https://app.example/cb", BrowserHash: "b",
-		CodeChallenge: "challenge", Scope: []string{}, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
-	must(t, s.CreateInstallRequest(context.Background(), r))
+		CodeChallenge: "challenge", Scope: []string{}, UserID: u.ID, TenantID: tn.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute)}
+	_, err := s.Decide(context.Background(), store.Decision{Request: r, Decision: doorway.Denied, Now: t0})
+	must(t, err)
 	got, err := s.InstallRequest(context.Background(), r.ID)
 	must(t, err)
 	if got.CodeChallenge != "challenge" || got.Scope == nil || len(got.Scope) != 0 {
 		t.Fatalf("challenge %q scope %#v; want challenge and an empty, non-nil scope", got.CodeChallenge, got.Scope)
 	}
-	r2 := newRequest(t, s, a, "")
+	r2 := newRequest(a, "", u.ID, tn.ID)
+	_, err = s.Decide(context.Background(), store.Decision{Request: r2, Decision: doorway.Denied, Now: t0})
+	must(t, err)
 	got, err = s.InstallRequest(context.Background(), r2.ID)
 	must(t, err)
 	if got.Scope != nil {
@@ -125,10 +128,9 @@ func testCodeExpired(t *testing.T, s store.Store) {
 // newInstalledAgain approves a second install request of the same app and
 // tenant, issuing a new code.
 func newInstalledAgain(t *testing.T, s store.Store, i installed) installed {
-	r := newRequest(t, s, i.app, "")
-	must(t, s.ChooseTenant(context.Background(), r.ID, i.user.ID, i.tenant.ID, t0.Add(time.Minute)))
+	r := newRequest(i.app, "", i.user.ID, i.tenant.ID)
 	code := secret.Token("dwac_")
-	inst, err := s.Decide(context.Background(), store.Decision{RequestID: r.ID, Decision: doorway.Approved,
+	inst, err := s.Decide(context.Background(), store.Decision{Request: r, Decision: doorway.Approved,
 		Now: t0.Add(time.Minute), InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_"),
 		Code: &doorway.AuthCode{Hash: secret.Hash(code), Profile: doorway.ProfileWixOAuth, AppID: i.app.ID,
 			Scope: []string{}, CreatedAt: t0.Add(time.Minute), ExpiresAt: t0.Add(11 * time.Minute)}})
@@ -309,9 +311,7 @@ func testListInstallations(t *testing.T, s store.Store) {
 	var ids []string
 	for k := range 5 {
 		tn := newTenant(t, s, "T"+string(rune('a'+k)), u.ID)
-		r := newRequest(t, s, a, "")
-		must(t, s.ChooseTenant(ctx, r.ID, u.ID, tn.ID, t0))
-		inst, err := approve(s, r.ID, t0)
+		inst, err := approve(s, newRequest(a, "", u.ID, tn.ID), t0)
 		must(t, err)
 		ids = append(ids, inst.ID)
 	}
