@@ -49,19 +49,21 @@ func (db *DB) Event(ctx context.Context, id string) (*doorway.Event, error) {
 	return e, db.notFound(err, "event", id)
 }
 
-// ClaimEvents runs the backend's claim statement in a write transaction.
+// ClaimEvents runs the backend's claim statement in a write transaction,
+// after its ClaimSetup. (A claim leases a batch, so the transaction's
+// round trips are paid once per batch, not per event.)
 func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error) {
 	var out []doorway.Event
-	var err error
-	if db.d.OneTrip { // one statement: no transaction around it
-		out, err = db.events(ctx, db.w, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
-	} else {
-		err = db.tx(ctx, func(tx txn) error {
-			var err error
-			out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
-			return err
-		})
-	}
+	err := db.tx(ctx, func(tx txn) error {
+		if db.d.ClaimSetup != "" {
+			if _, err := tx.ExecContext(ctx, db.d.ClaimSetup); err != nil {
+				return err
+			}
+		}
+		var err error
+		out, err = db.events(ctx, tx, db.d.ClaimEvents, owner, ms(now.Add(lease)), ms(now), limit)
+		return err
+	})
 	// RETURNING keeps no order on either backend.
 	slices.SortFunc(out, func(a, b doorway.Event) int {
 		return cmp.Or(a.NextAttemptAt.Compare(b.NextAttemptAt), strings.Compare(a.ID, b.ID))
