@@ -231,13 +231,19 @@ type sealed struct {
 	ExpiresAt     int64           `json:"et"`
 }
 
-// Ref is r sealed for the install pages' URL (/install/{ref}).
+// Ref is r sealed for the install pages' URL (/install/{ref}). The URL
+// grows with the state and the redirect URI; a state of MaxStateLen bytes
+// makes it about 2 KB (HTML characters are not escaped: "<" would be six
+// bytes).
 func (e *Engine) Ref(r *doorway.InstallRequest) string {
-	b, _ := json.Marshal(sealed{ID: r.ID, Profile: r.Profile, AppID: r.AppID, VersionID: r.VersionID, Mode: r.Mode,
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(sealed{ID: r.ID, Profile: r.Profile, AppID: r.AppID, VersionID: r.VersionID, Mode: r.Mode,
 		RedirectURI: r.RedirectURI, State: r.State, HasState: r.HasState, BrowserHash: r.BrowserHash,
 		CodeChallenge: r.CodeChallenge, Scope: r.Scope, UserID: r.UserID, TenantID: r.TenantID,
 		CreatedAt: r.CreatedAt.UnixMilli(), ExpiresAt: r.ExpiresAt.UnixMilli()})
-	return e.Seal.Seal(string(b), sealContext)
+	return e.Seal.Seal(b.String(), sealContext)
 }
 
 // CheckRedirect returns the redirect target for an install of version v in

@@ -393,3 +393,27 @@ func (l *logBuffer) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// TestLargestStateSurvivesTheAddress: the app's state rides in the sealed
+// install address; the longest state allowed, made of the characters JSON
+// and HTML treat specially, comes back byte for byte, and the address
+// stays short enough for any proxy (under 4 KB).
+func TestLargestStateSurvivesTheAddress(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	state := strings.Repeat(`<&>"\'`, 1024/6) + "<<<<"
+	if len(state) != 1024 {
+		t.Fatalf("state is %d bytes", len(state))
+	}
+	f := s.Browser(t).Start(s.Link(t, app.App.ID, doorway.Live) + "?state=" + url.QueryEscape(state))
+	if len(f.Path) > 4096 {
+		t.Errorf("install address is %d bytes, want at most 4096", len(f.Path))
+	}
+	f.SignIn(ada.Email, testkit.Password)
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("state") != state {
+		t.Fatalf("state came back as %q, want %q", q.Get("state"), state)
+	}
+}
