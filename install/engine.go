@@ -341,7 +341,7 @@ const (
 // cookie hashes to browserHash: it must open with the master key, belong
 // to that browser and be unexpired. Whether it was decided already is
 // the store's to say, at the decision.
-func (e *Engine) Load(ctx context.Context, ref, browserHash string) (*doorway.InstallRequest, error) {
+func (e *Engine) Load(ref, browserHash string) (*doorway.InstallRequest, error) {
 	plain, err := e.Seal.Open(ref, sealContext)
 	var v sealed
 	if err == nil {

@@ -76,7 +76,7 @@ type flow struct {
 // checks the form's size and CSRF token.
 func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	ref := r.PathValue("ref")
-	req, err := s.Engine.Load(r.Context(), ref, browserHash(r))
+	req, err := s.Engine.Load(ref, browserHash(r))
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false

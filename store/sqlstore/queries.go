@@ -363,11 +363,9 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 	var created, expires int64
 	var decided sql.NullInt64
 	var scope sql.NullString
-	err := db.r.QueryRowContext(ctx, `SELECT id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
-		browser_hash, user_id, tenant_id, created_at, expires_at, decision, decided_at, code_challenge, scope
-		FROM install_requests WHERE id = $1`, id).
+	err := db.r.QueryRowContext(ctx, `SELECT `+requestCols+` FROM install_requests WHERE id = $1`, id).
 		Scan(&r.ID, &r.Profile, &r.AppID, &r.VersionID, &r.Mode, &r.RedirectURI, &r.State, &r.HasState,
-			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.Decision, &decided, &r.CodeChallenge, &scope)
+			&r.BrowserHash, &r.UserID, &r.TenantID, &created, &expires, &r.CodeChallenge, &scope, &r.Decision, &decided)
 	if err != nil {
 		return nil, db.notFound(err, "install request", id)
 	}
@@ -382,9 +380,11 @@ func (db *DB) InstallRequest(ctx context.Context, id string) (*doorway.InstallRe
 
 // insertRequest records a decided install request; its arguments are
 // requestArgs.
-const insertRequest = `INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
-		browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope, decision, decided_at)
+const insertRequest = `INSERT INTO install_requests (` + requestCols + `)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+
+const requestCols = `id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
+	browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope, decision, decided_at`
 
 func requestArgs(r *doorway.InstallRequest, d doorway.Decision, now time.Time) []any {
 	return []any{r.ID, r.Profile, r.AppID, r.VersionID, r.Mode, r.RedirectURI, r.State, r.HasState,
@@ -496,8 +496,7 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 	}
 	now := ms(d.Now)
 	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH r AS (
-			INSERT INTO install_requests (id, profile, app_id, version_id, mode, redirect_uri, state, has_state,
-				browser_hash, user_id, tenant_id, created_at, expires_at, code_challenge, scope, decision, decided_at)
+			INSERT INTO install_requests (`+requestCols+`)
 			VALUES ($5, $24, $25, $6, $26, $27, $28, $29, $30, $3, $4, $31, $32, $33, $34, $2, $1)
 			ON CONFLICT (id) DO NOTHING
 			RETURNING app_id, version_id, mode, user_id, tenant_id, state),
