@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/pgtest"
 )
 
@@ -98,6 +99,23 @@ func analyze(ctx context.Context, db string) error {
 	return nil
 }
 
+// offline opens db as doorway does, while the server is stopped, runs
+// load, closes it and brings the planner's statistics up to date.
+func (b *bench) offline(ctx context.Context, db string, load func(*cli.Main) error) error {
+	m, err := open(ctx, db, b.key)
+	if err != nil {
+		return err
+	}
+	err = load(m)
+	if cerr := m.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = analyze(ctx, db)
+	}
+	return err
+}
+
 // database returns the DSN of a fresh, empty database for st.
 func (b *bench) database(ctx context.Context, st string) (string, error) {
 	if st == "sqlite" {
@@ -140,18 +158,11 @@ func (b *bench) store(ctx context.Context, st string) error {
 		return err
 	}
 	note("%s: seeding %d users with a tenant each, %d installations", st, o.tenants, o.fleet)
-	m, err := open(ctx, db, b.key)
-	if err != nil {
+	var f *fleet
+	if err := b.offline(ctx, db, func(m *cli.Main) (err error) {
+		f, err = seed(ctx, m, o, b.rc.url)
 		return err
-	}
-	f, err := seed(ctx, m, o, b.rc.url)
-	if cerr := m.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = analyze(ctx, db)
-	}
-	if err != nil {
+	}); err != nil {
 		return err
 	}
 	logPath := filepath.Join(b.dir, st+".log")
@@ -216,17 +227,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 		return err
 	}
 	srv = nil
-	if m, err = open(ctx, db, b.key); err != nil {
-		return err
-	}
-	err = f.queueBacklog(ctx, m.Store, o.backlog)
-	if cerr := m.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = analyze(ctx, db)
-	}
-	if err != nil {
+	if err := b.offline(ctx, db, func(m *cli.Main) error { return f.queueBacklog(ctx, m.Store, o.backlog) }); err != nil {
 		return err
 	}
 	before, _ := b.rc.received()
@@ -259,19 +260,10 @@ func (b *bench) store(ctx context.Context, st string) error {
 		return err
 	}
 	srv = nil
-	if m, err = open(ctx, db, b.key); err != nil {
-		return err
-	}
-	stop := b.profileHarness(st + " g import")
-	err = f.grow(ctx, m.Store, o.grow, "installations (growth)")
-	stop()
-	if cerr := m.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = analyze(ctx, db)
-	}
-	if err != nil {
+	if err := b.offline(ctx, db, func(m *cli.Main) error {
+		defer b.profileHarness(st + " g import")()
+		return f.grow(ctx, m.Store, o.grow, "installations (growth)")
+	}); err != nil {
 		return err
 	}
 	if srv, err = startDoorway(b.bin, db, b.key, logPath, o.profile != ""); err != nil {
