@@ -346,7 +346,7 @@ func TestInstallPagesWriteNothingUntilTheDecision(t *testing.T) {
 // encrypted and authenticated; an address changed by one character, or a
 // value sealed for another purpose, opens nothing.
 func TestAlteredInstallAddressIsRefused(t *testing.T) {
-	var log logBuffer
+	var log testkit.LogBuffer
 	s := testkit.Start(t, func(m *cli.Main) { m.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
 	app := s.App(t, appCallback)
 	b := s.Browser(t)
@@ -374,24 +374,6 @@ func TestAlteredInstallAddressIsRefused(t *testing.T) {
 	if logged := log.String(); !strings.Contains(logged, "path=/install/v1.") || strings.Contains(logged, ref) {
 		t.Errorf("request log has no install page, or the whole sealed request:\n%s", logged)
 	}
-}
-
-// logBuffer is a log destination the server's goroutines share.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // TestLargestStateSurvivesTheAddress: the app's state rides in the sealed

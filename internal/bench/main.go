@@ -16,7 +16,7 @@
 //
 //	go run ./internal/bench             # the full run, about 3 minutes
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
-//	go run ./internal/bench -profile p  # CPU and allocation profiles of a and b
+//	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
 //
 // The exit status is 1 when a scenario had errors or did nothing, so CI
 // can run -quick to prove the harness works (not how fast it is).
@@ -66,7 +66,7 @@ func main() {
 	flag.IntVar(&o.grow, "grow", 1_000_000, "installations present during the growth round (g); 0 skips it")
 	flag.StringVar(&growStores, "grow-stores", "sqlite", "backends that also run the growth round")
 	flag.IntVar(&o.backlog, "backlog", 10_000, "webhook events queued before the drain (f)")
-	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a and b, and the harness's own CPU profile, to this directory")
+	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a–d, and the harness's own CPU profile, to this directory")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (databases and each server's request log) and print where it is")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
 	flag.Usage = func() {

@@ -207,10 +207,10 @@ func (b *bench) store(ctx context.Context, st string) error {
 	if err != nil {
 		return err
 	}
-	if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "", sc.refreshRotation); err != nil {
+	if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "c", sc.refreshRotation); err != nil {
 		return err
 	}
-	if sr.introspect, err = b.scenario(ctx, srv, st+" d introspection", "", sc.introspection); err != nil {
+	if sr.introspect, err = b.scenario(ctx, srv, st+" d introspection", "d", sc.introspection); err != nil {
 		return err
 	}
 	p := newProgress(st + " e guard verifications (in-process)")
@@ -316,7 +316,7 @@ func (b *bench) profileHarness(label string) (stop func()) {
 }
 
 // scenario drives op against srv, noting the server's peak memory, and
-// profiles it when -profile is set and name is a or b.
+// profiles it when -profile is set and name (a–d) is given.
 func (b *bench) scenario(ctx context.Context, srv *process, label, name string, op func(*worker) error) (*result, error) {
 	srv.resetPeak()
 	done := make(chan error, 1)

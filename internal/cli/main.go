@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -23,6 +24,7 @@ import (
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
 	"github.com/doorwayhq/doorway/install"
+	"github.com/doorwayhq/doorway/internal/logbuf"
 	"github.com/doorwayhq/doorway/keys"
 	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/profile/oauth2"
@@ -50,7 +52,8 @@ type Main struct {
 	Issuer        string // public base URL; default http://Addr
 	SQLiteSync    string
 	Now           func() time.Time // default time.Now; tests set a fake clock
-	Logger        *slog.Logger     // default: text to stderr
+	Logger        *slog.Logger     // default: text to LogOutput, batched while serving (logbuf)
+	LogOutput     io.Writer        // where the default Logger writes; default os.Stderr
 	Mounts        []web.Mounter    // extra routes (the demo's sample app)
 	AdminToken    string           // enables the admin JSON API at /admin/v1/
 	PprofAddr     string           // serve: net/http/pprof on this address
@@ -78,6 +81,9 @@ type Main struct {
 	API       *appapi.API
 	ln        net.Listener
 	srv       *http.Server
+	logs      *logbuf.Writer // the default Logger's output, when Open made it
+	closeOnce sync.Once
+	closeErr  error
 	stopSweep context.CancelFunc
 }
 
@@ -87,7 +93,12 @@ func (m *Main) Open(ctx context.Context) error {
 		m.Now = time.Now
 	}
 	if m.Logger == nil {
-		m.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		out := m.LogOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		m.logs = logbuf.New(out)
+		m.Logger = slog.New(logbuf.Handler(slog.NewTextHandler(m.logs, nil), m.logs))
 	}
 	if m.DB == "" {
 		m.DB = "doorway.db"
@@ -203,6 +214,9 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+	if m.logs != nil {
+		m.logs.Start() // a line per request: batched, see logbuf
+	}
 	go func() {
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			m.Logger.Error("serve", "err", err)
@@ -247,8 +261,13 @@ func (m *Main) URL() string { return "http://" + m.ln.Addr().String() }
 
 // Close stops the server gracefully (in-flight requests get 10 s, webhook
 // deliveries their timeout; unfinished ones give their lease back) and
-// closes the store.
+// closes the store. Calling it again returns what the first call did.
 func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	var err error
 	if m.srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -269,6 +288,9 @@ func (m *Main) Close() error {
 		if cerr := m.Store.Close(); err == nil {
 			err = cerr
 		}
+	}
+	if m.logs != nil {
+		m.logs.Stop()
 	}
 	return err
 }

@@ -396,3 +396,22 @@ func (f *Flow) Decide(decision string) *Page {
 	}
 	return f.Submit("decision", form)
 }
+
+// LogBuffer is a log destination a server's goroutines share: give it to
+// slog.NewTextHandler, or as cli.Main.LogOutput, and read what was logged.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
