@@ -66,8 +66,11 @@ type Installation struct {
 	Permissions []string // the current grant
 	InstalledBy string   // user id of the latest approval
 	GrantID     string   // the install grant of the latest approval
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// GrantRevokedAt is when GrantID's grant was revoked (zero: it stands).
+	// Instance tokens check it; the store keeps it with the grant.
+	GrantRevokedAt time.Time
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
 }
 
 // Event types.

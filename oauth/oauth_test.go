@@ -315,6 +315,42 @@ func TestRevoke(t *testing.T) {
 	}
 }
 
+// TestRevokedInstanceTokenRenewsTheGrant: revoking an instance token
+// revokes the installation's grant, so every token of it dies (RFC 7009
+// §2.1), and gives the installation a new one: client_credentials still
+// answers, with a token of the new grant.
+func TestRevokedInstanceTokenRenewsTheGrant(t *testing.T) {
+	x := newSetup(t)
+	_, _, q := x.code(t)
+	form := url.Values{"grant_type": {"client_credentials"}, "instance_id": {q.Get("instance_id")}}
+	var before, after map[string]any
+	if p := x.s.Form(t, "/oauth2/token", basic(x.app), form, &before); p.Status != http.StatusOK {
+		t.Fatalf("instance token = %d %s", p.Status, p.Body)
+	}
+	old := before["access_token"].(string)
+	if p := x.s.Form(t, "/oauth2/revoke", basic(x.app), url.Values{"token": {old}}, nil); p.Status != http.StatusOK {
+		t.Fatalf("revoke = %d", p.Status)
+	}
+	if x.introspect(t, old)["active"] != false {
+		t.Fatal("a revoked instance token is still active")
+	}
+	if p := x.s.Form(t, "/oauth2/token", basic(x.app), form, &after); p.Status != http.StatusOK {
+		t.Fatalf("instance token after a revocation = %d %s, want 200: the installation has a new grant", p.Status, p.Body)
+	}
+	grantOf := func(token string) any {
+		_, payload, _ := strings.Cut(token, ".")
+		payload, _, _ = strings.Cut(payload, ".")
+		b, _ := base64URL(payload)
+		var c map[string]any
+		json.Unmarshal(b, &c)
+		return c["gid"]
+	}
+	fresh := after["access_token"].(string)
+	if x.introspect(t, fresh)["active"] != true || grantOf(fresh) == nil || grantOf(fresh) == grantOf(old) {
+		t.Fatalf("the new instance token is of grant %v, the revoked one of %v: want an active token of another grant", grantOf(fresh), grantOf(old))
+	}
+}
+
 func TestClientAuthentication(t *testing.T) {
 	x := newSetup(t)
 	bad := url.Values{"grant_type": {"client_credentials"}, "instance_id": {"ins_x"}}

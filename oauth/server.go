@@ -274,12 +274,12 @@ func serverError(err error) *Error {
 }
 
 // issue signs an access token for installation inst under grant g.
-func (s *Server) issue(ctx context.Context, g *doorway.Grant, inst *doorway.Installation, scope []string, ttl time.Duration) (string, *Error) {
+func (s *Server) issue(ctx context.Context, grantID string, inst *doorway.Installation, scope []string, ttl time.Duration) (string, *Error) {
 	now := s.Now()
 	tok, err := s.Keys.Sign(ctx, keys.Claims{
 		Issuer: s.Issuer, Audience: s.Issuer, Subject: inst.ID, ClientID: inst.AppID, TenantID: inst.TenantID,
 		Scope: strings.Join(scope, " "), IssuedAt: now.Unix(), Expiry: now.Add(ttl).Unix(),
-		ID: secret.Token("at_"), GrantID: g.ID, LiveMode: inst.Mode == doorway.Live,
+		ID: secret.Token("at_"), GrantID: grantID, LiveMode: inst.Mode == doorway.Live,
 	})
 	if err != nil {
 		return "", serverError(err)
@@ -326,7 +326,7 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 		} else if err != nil {
 			return nil, serverError(err)
 		}
-		access, e := s.issue(ctx, g, inst, g.Scope, ttl)
+		access, e := s.issue(ctx, g.ID, inst, g.Scope, ttl)
 		if e != nil {
 			return nil, e
 		}
@@ -385,7 +385,7 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 		if err != nil {
 			return nil, serverError(err)
 		}
-		access, e := s.issue(ctx, g, inst, scope, ttl)
+		access, e := s.issue(ctx, g.ID, inst, scope, ttl)
 		if e != nil {
 			return nil, e
 		}
@@ -402,7 +402,7 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	if id == "" {
 		return nil, invalidRequest("instance_id is missing: client_credentials issues a token for one installation (the instanceId of the install redirect)")
 	}
-	inst, g, err := s.Store.InstallationGrant(ctx, id)
+	inst, err := s.Store.Installation(ctx, id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && inst.AppID != c.app.ID) {
 		return nil, invalidGrant(fmt.Sprintf("instance_id %q is not an installation of app %s", clip(id), c.app.ID))
 	} else if err != nil {
@@ -411,14 +411,14 @@ func (s *Server) clientCredentials(ctx context.Context, c *client, p url.Values)
 	if inst.Status == doorway.Uninstalled {
 		return nil, invalidGrant(fmt.Sprintf("installation %s was uninstalled", inst.ID))
 	}
-	if !g.RevokedAt.IsZero() {
+	if !inst.GrantRevokedAt.IsZero() {
 		return nil, invalidGrant(fmt.Sprintf("the grant of installation %s was revoked", inst.ID))
 	}
 	scope, e := narrow(p, inst.Permissions)
 	if e != nil {
 		return nil, e
 	}
-	access, e := s.issue(ctx, g, inst, scope, InstanceTokenTTL)
+	access, e := s.issue(ctx, inst.GrantID, inst, scope, InstanceTokenTTL)
 	if e != nil {
 		return nil, e
 	}

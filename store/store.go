@@ -116,12 +116,11 @@ type Store interface {
 	RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error
 	CreateGrant(ctx context.Context, g *doorway.Grant) error
 	Grant(ctx context.Context, id string) (*doorway.Grant, error)
-	// InstallationGrant returns an installation with its install grant,
-	// and GrantInstallation a grant with its installation, each in one
-	// read: an instance token and an introspection need both, and they are
-	// the requests apps make most. ErrNotFound: no such installation or
-	// grant, or the other half is missing.
-	InstallationGrant(ctx context.Context, installationID string) (*doorway.Installation, *doorway.Grant, error)
+	// GrantInstallation returns a grant with its installation in one read:
+	// an introspection needs both, and it is among the requests apps make
+	// most. ErrNotFound: no such grant, or its installation is missing. (An
+	// instance token reads the installation alone: Installation says
+	// whether its install grant was revoked, GrantRevokedAt.)
 	GrantInstallation(ctx context.Context, grantID string) (*doorway.Grant, *doorway.Installation, error)
 	RevokeGrant(ctx context.Context, id string, now time.Time) error
 	// RenewInstallGrant revokes install grant oldID and makes g the

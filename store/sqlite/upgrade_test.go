@@ -15,7 +15,8 @@ import (
 // TestRebuiltTablesKeepTheirRows upgrades a database written by the schema
 // before 0006_without_rowid (every table that migration rebuilds holds a
 // row) and checks that every row, value for value, and every reference
-// between them survive, and that the rebuilt tables are WITHOUT ROWID.
+// between them survive, and that the rebuilt tables are WITHOUT ROWID; and
+// that 0007_grant_revoked copies a revoked install grant's time.
 func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "doorway.db")
@@ -47,6 +48,9 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 			1, 'browser', 'usr_1', 'ten_1', 8, 9, 'approved', 10, 'challenge', '["a","b"]')`,
 		`INSERT INTO installations VALUES ('ins_1', 'app_1', 'ten_1', 'live', 'active', 'ver_1', '["a"]', 'usr_1', 2, 11, 12, 'gr_1')`,
 		`INSERT INTO grants VALUES ('gr_1', 'install', 'app_1', 'ins_1', '["a"]', 1, 13, NULL)`,
+		`INSERT INTO tenants VALUES ('ten_2', 'Bob''s shop', 22)`,
+		`INSERT INTO installations VALUES ('ins_2', 'app_1', 'ten_2', 'live', 'active', 'ver_1', '["a"]', 'usr_1', 1, 23, 24, 'gr_2')`,
+		`INSERT INTO grants VALUES ('gr_2', 'install', 'app_1', 'ins_2', '["a"]', 0, 25, 26)`,
 		`INSERT INTO auth_codes VALUES ('codehash', 'oauth2', 'app_1', 'ins_1', 'https://app.example/cb', 'challenge', '["a"]', 14, 15, 16, 'gr_1')`,
 		`INSERT INTO refresh_tokens VALUES ('refreshhash', 'gr_1', 17, NULL)`,
 		`INSERT INTO install_tokens VALUES ('tokenhash', 'app_1', 'test', 18, 19, NULL)`,
@@ -61,6 +65,16 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	tables := []string{"users", "tenants", "memberships", "sessions", "install_requests", "installations",
 		"grants", "auth_codes", "refresh_tokens", "install_tokens", "webhook_disabled", "rate_limits"}
 	want := dump(t, db, tables)
+	// 0007_grant_revoked copies each install grant's revocation to its
+	// installation.
+	for i, line := range want {
+		switch {
+		case strings.HasPrefix(line, "installations id=ins_1 "):
+			want[i] += " grant_revoked_at=<nil>"
+		case strings.HasPrefix(line, "installations id=ins_2 "):
+			want[i] += " grant_revoked_at=26"
+		}
+	}
 
 	// The upgrade as doorway runs it: Open migrates.
 	upgraded, err := Open(ctx, path, Options{})

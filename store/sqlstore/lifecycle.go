@@ -57,12 +57,12 @@ func insertEvent(ctx context.Context, tx txn, id, typ string, inst *doorway.Inst
 }
 
 func (db *DB) Installations(ctx context.Context, appID, after string, limit int) ([]doorway.Installation, error) {
-	return db.installations(ctx, `SELECT `+installationCols+` FROM installations
+	return db.installations(ctx, `SELECT `+installationRead+` FROM installations
 		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`, appID, after, limit)
 }
 
 func (db *DB) TenantInstallations(ctx context.Context, tenantID string) ([]doorway.Installation, error) {
-	return db.installations(ctx, `SELECT `+installationCols+` FROM installations
+	return db.installations(ctx, `SELECT `+installationRead+` FROM installations
 		WHERE tenant_id = $1 AND status <> 'uninstalled' ORDER BY created_at, id`, tenantID)
 }
 
@@ -83,7 +83,7 @@ func (db *DB) transition(ctx context.Context, id, to, where, eventType, userID, 
 		var err error
 		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, `UPDATE installations
 			SET status = $1, event_seq = event_seq + 1, updated_at = $2
-			WHERE id = $3 AND `+where+` RETURNING `+installationCols, to, ms(now), id))
+			WHERE id = $3 AND `+where+` RETURNING `+installationRead, to, ms(now), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			var status string
 			if err := tx.QueryRowContext(ctx, `SELECT status FROM installations WHERE id = $1`, id).Scan(&status); err != nil {

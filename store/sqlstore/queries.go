@@ -447,8 +447,8 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
 				status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
 				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
-				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id
-			RETURNING `+installationCols,
+				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id, grant_revoked_at = NULL
+			RETURNING `+installationRead,
 			d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, list(perms), r.UserID, now, now, d.GrantID)
 		var seq int64
 		inst, seq, err = scanInstallation(row)
@@ -509,8 +509,8 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
 				status = CASE WHEN installations.status = $11 THEN excluded.status ELSE installations.status END,
 				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
-				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id
-			RETURNING `+installationCols+`),
+				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id, grant_revoked_at = NULL
+			RETURNING `+installationRead+`),
 		g AS (
 			INSERT INTO grants (`+grantCols+`)
 			SELECT $10, $12, ins.app_id, ins.id, $9, false, $1, NULL FROM ins),
@@ -523,7 +523,7 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 			SELECT $21, CASE WHEN old.status IS NOT NULL AND old.status <> $11 AND old.permissions <> $9 THEN $22 ELSE $23 END,
 				ins.app_id, ins.id, ins.tenant_id, r.user_id, ins.mode, ins.permissions, ins.event_seq, r.state, $1, $1
 			FROM ins CROSS JOIN r LEFT JOIN old ON true)
-		SELECT `+installationCols+` FROM ins`,
+		SELECT `+installationRead+` FROM ins`,
 		now, d.Decision, r.UserID, r.TenantID, r.ID, r.VersionID,
 		d.InstallationID, doorway.SetupIncomplete, list(perms), d.GrantID, doorway.Uninstalled, doorway.GrantInstall,
 		code.Hash, code.Profile, code.AppID, code.RedirectURI, code.Challenge, list(code.Scope), ms(code.CreatedAt), ms(code.ExpiresAt),
@@ -542,18 +542,26 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 	return inst, nil
 }
 
-const installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at, grant_id`
+// installationCols are the columns an installation is written with;
+// installationRead adds grant_revoked_at, which the grants' triggers keep
+// (migration 0007_grant_revoked). A statement that sets grant_id points it
+// at a new grant, so it sets grant_revoked_at to NULL with it.
+const (
+	installationCols = `id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at, updated_at, grant_id`
+	installationRead = installationCols + `, grant_revoked_at`
+)
 
-// installationRow is where a row of installationCols is scanned.
+// installationRow is where a row of installationRead is scanned.
 type installationRow struct {
 	i                     doorway.Installation
 	perms                 string
 	seq, created, updated int64
+	revoked               sql.NullInt64
 }
 
 func (r *installationRow) dest() []any {
 	i := &r.i
-	return []any{&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &r.perms, &i.InstalledBy, &r.seq, &r.created, &r.updated, &i.GrantID}
+	return []any{&i.ID, &i.AppID, &i.TenantID, &i.Mode, &i.Status, &i.VersionID, &r.perms, &i.InstalledBy, &r.seq, &r.created, &r.updated, &i.GrantID, &r.revoked}
 }
 
 func (r *installationRow) value() (*doorway.Installation, int64, error) {
@@ -561,7 +569,7 @@ func (r *installationRow) value() (*doorway.Installation, int64, error) {
 	if r.i.Permissions, err = parseList(r.perms, "installation "+r.i.ID); err != nil {
 		return nil, 0, err
 	}
-	r.i.CreatedAt, r.i.UpdatedAt = fromMS(r.created), fromMS(r.updated)
+	r.i.CreatedAt, r.i.UpdatedAt, r.i.GrantRevokedAt = fromMS(r.created), fromMS(r.updated), fromNullMS(r.revoked)
 	return &r.i, r.seq, nil
 }
 
@@ -574,12 +582,12 @@ func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
 }
 
 func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {
-	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations WHERE id = $1`, id))
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations WHERE id = $1`, id))
 	return i, db.notFound(err, "installation", id)
 }
 
 func (db *DB) InstallationFor(ctx context.Context, appID, tenantID string, mode doorway.Mode) (*doorway.Installation, error) {
-	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationCols+` FROM installations
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations
 		WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`, appID, tenantID, mode))
 	return i, db.notFound(err, "installation of app in tenant", appID+" "+tenantID)
 }

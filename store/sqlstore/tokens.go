@@ -64,7 +64,7 @@ func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 	return g, db.notFound(err, "grant", id)
 }
 
-// both scans one row of installationCols then grantCols, each prefixed
+// both scans one row of installationRead then grantCols, each prefixed
 // with its table's alias (i, g).
 func both(row *sql.Row) (*doorway.Installation, *doorway.Grant, error) {
 	var ir installationRow
@@ -81,18 +81,12 @@ func both(row *sql.Row) (*doorway.Installation, *doorway.Grant, error) {
 }
 
 var (
-	installationColsI = prefixed("i.", installationCols)
+	installationColsI = prefixed("i.", installationRead)
 	grantColsG        = prefixed("g.", grantCols)
 )
 
 func prefixed(alias, cols string) string {
 	return alias + strings.ReplaceAll(cols, ", ", ", "+alias)
-}
-
-func (db *DB) InstallationGrant(ctx context.Context, installationID string) (*doorway.Installation, *doorway.Grant, error) {
-	i, g, err := both(db.r.QueryRowContext(ctx, `SELECT `+installationColsI+`, `+grantColsG+`
-		FROM installations i JOIN grants g ON g.id = i.grant_id WHERE i.id = $1`, installationID))
-	return i, g, db.notFound(err, "installation with its grant", installationID)
 }
 
 func (db *DB) GrantInstallation(ctx context.Context, grantID string) (*doorway.Grant, *doorway.Installation, error) {
@@ -315,7 +309,7 @@ func (db *DB) RotateSigningKeys(ctx context.Context, k *doorway.SigningKey, oldE
 
 func (db *DB) RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error {
 	return db.tx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = $1 WHERE id = $2 AND grant_id = $3 AND status <> 'uninstalled'`,
+		res, err := tx.ExecContext(ctx, `UPDATE installations SET grant_id = $1, grant_revoked_at = NULL WHERE id = $2 AND grant_id = $3 AND status <> 'uninstalled'`,
 			g.ID, g.InstallationID, oldID)
 		if err != nil {
 			return err

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListInstallations", testListInstallations},
 		{"RenewInstallGrant", testRenewInstallGrant},
 		{"InstallationWithGrant", testInstallationWithGrant},
+		{"InstallationKnowsItsGrantRevoked", testInstallationKnowsItsGrantRevoked},
 		{"AppSecretByHash", testAppSecretByHash},
 		{"InstallTokens", testInstallTokens},
 		{"SigningKeys", testSigningKeys},
