@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/keys"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
 )
@@ -138,13 +139,25 @@ func (s *Server) inspect(ctx context.Context, c *client, token string) (introspe
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return inactive, err
 	}
-	a, err := s.Authenticate(ctx, token)
-	if errors.Is(err, ErrInactive) || (err == nil && a.Claims.ClientID != c.app.ID) {
+	cl, err := s.Keys.Verify(ctx, token, s.Issuer)
+	if errors.Is(err, keys.ErrInvalid) || (err == nil && cl.ClientID != c.app.ID) {
 		return inactive, nil
 	} else if err != nil {
 		return inactive, err
 	}
-	cl := a.Claims
+	// Unlike Authenticate, the grant alone: an uninstall revokes every
+	// grant of the installation in its transaction (store.Uninstall), so a
+	// grant that stands is one of an installed app, and the installation's
+	// row, a second B-tree walk, would add nothing the answer needs.
+	g, err := s.Store.Grant(ctx, cl.GrantID)
+	if errors.Is(err, store.ErrNotFound) {
+		return inactive, nil
+	} else if err != nil {
+		return inactive, err
+	}
+	if !g.RevokedAt.IsZero() || g.InstallationID != cl.Subject {
+		return inactive, nil
+	}
 	return introspection{Active: true, Scope: cl.Scope, ClientID: cl.ClientID, TokenType: "Bearer", Exp: cl.Expiry,
 		Iat: cl.IssuedAt, Sub: cl.Subject, Aud: cl.Audience, Iss: cl.Issuer, Jti: cl.ID, TenantID: cl.TenantID}, nil
 }

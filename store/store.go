@@ -99,7 +99,10 @@ type Store interface {
 	// Uninstall marks an installation uninstalled, revokes all its grants
 	// and writes its app.uninstalled event, in one transaction. userID is
 	// who uninstalled it ("" for the app itself). ErrConflict: it is
-	// uninstalled already.
+	// uninstalled already. No grant is made for an uninstalled
+	// installation afterwards (RenewInstallGrant and RedeemCode refuse), so
+	// a grant that stands is one of an installed app: introspection reads
+	// the grant alone.
 	Uninstall(ctx context.Context, installationID, userID, eventID string, now time.Time) (*doorway.Installation, error)
 
 	// AppSecretByHash finds a client secret by its hash.

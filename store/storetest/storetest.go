@@ -56,6 +56,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RenewInstallGrant", testRenewInstallGrant},
 		{"InstallationWithGrant", testInstallationWithGrant},
 		{"InstallationKnowsItsGrantRevoked", testInstallationKnowsItsGrantRevoked},
+		{"NoGrantForAnUninstalledInstallation", testNoGrantForAnUninstalledInstallation},
 		{"AppSecretByHash", testAppSecretByHash},
 		{"InstallTokens", testInstallTokens},
 		{"SigningKeys", testSigningKeys},

@@ -242,6 +242,31 @@ func testConcurrentRefresh(t *testing.T, s store.Store) {
 	}
 }
 
+// testNoGrantForAnUninstalledInstallation: after an uninstall, neither a
+// code issued before it nor a renewal makes a grant that stands, so a
+// standing grant always belongs to an installed app (introspection reads
+// the grant alone).
+func testNoGrantForAnUninstalledInstallation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	_, err := s.Uninstall(ctx, i.inst.ID, "", secret.ID("evt_"), t0.Add(time.Hour))
+	must(t, err)
+	g := codeGrant(i, true)
+	_, rt := refresh(t0)
+	err = s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt)
+	wantErr(t, err, store.ErrConflict)
+	if got, err := s.Grant(ctx, g.ID); err == nil && got.RevokedAt.IsZero() {
+		t.Fatalf("a code redeemed after the uninstall made grant %s, not revoked", g.ID)
+	}
+	renewed := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantInstall, AppID: i.app.ID, InstallationID: i.inst.ID,
+		Scope: []string{"customer_read"}, CreatedAt: t0.Add(2 * time.Hour)}
+	err = s.RenewInstallGrant(ctx, i.inst.GrantID, renewed, t0.Add(2*time.Hour))
+	wantErr(t, err, store.ErrConflict)
+	if _, err := s.Grant(ctx, renewed.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a renewal after the uninstall left grant %s (%v)", renewed.ID, err)
+	}
+}
+
 func testUninstall(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	i := newInstalled(t, s)
