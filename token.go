@@ -34,7 +34,7 @@ const (
 // created in the same transaction as the approval that issues it, lives ten
 // minutes and is redeemed once.
 type AuthCode struct {
-	Hash           string
+	Hash           string // secret.TokenKey of the code: its time, then its hash
 	Profile        Profile
 	AppID          string
 	InstallationID string
@@ -49,7 +49,7 @@ type AuthCode struct {
 
 // RefreshToken is stored by the hash of its value.
 type RefreshToken struct {
-	Hash      string
+	Hash      string // secret.TokenKey of the token: its time (if it has one), then its hash
 	GrantID   string
 	CreatedAt time.Time
 	RotatedAt time.Time // zero until it was exchanged for a newer one

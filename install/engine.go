@@ -427,7 +427,7 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 		InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")}
 	var code string
 	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {
-		code = secret.Token("dwac_")
+		code = secret.TimedToken("dwac_")
 		scope := r.Scope
 		if scope == nil {
 			v, err := e.Store.AppVersion(ctx, r.VersionID)
@@ -436,7 +436,7 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 			}
 			scope = v.PermissionNames()
 		}
-		d.Code = &doorway.AuthCode{Hash: secret.Hash(code), Profile: r.Profile, AppID: r.AppID,
+		d.Code = &doorway.AuthCode{Hash: secret.TokenKey(code), Profile: r.Profile, AppID: r.AppID,
 			RedirectURI: r.RedirectURI, Challenge: r.CodeChallenge, Scope: scope, CreatedAt: now, ExpiresAt: now.Add(CodeTTL)}
 		if r.Profile == doorway.ProfileWixOAuth {
 			d.Code.RedirectURI = ""

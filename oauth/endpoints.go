@@ -86,7 +86,7 @@ func (s *Server) refreshTokenOf(ctx context.Context, token string) (*doorway.Ref
 	if strings.Contains(token, ".") {
 		return nil, store.ErrNotFound
 	}
-	return s.Store.RefreshToken(ctx, secret.Hash(token))
+	return s.Store.RefreshToken(ctx, secret.TokenKey(token))
 }
 
 // introspection is the RFC 7662 response.

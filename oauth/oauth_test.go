@@ -14,9 +14,11 @@ import (
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/internal/testkit"
 	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/registry"
+	"github.com/doorwayhq/doorway/secret"
 )
 
 const callback = "https://app.example/oauth/cb"
@@ -293,6 +295,38 @@ func TestRefreshReuse(t *testing.T) {
 	}
 	if x.introspect(t, next.AccessToken)["active"] != false {
 		t.Fatal("access token of a revoked grant is still active")
+	}
+}
+
+// TestRefreshTokenFromBeforeTimedTokens: refresh tokens are now made by
+// secret.TimedToken and stored under their time and hash; one made before
+// (secret.Token, stored under its hash alone) still refreshes, is rotated
+// to a timed one, and its reuse is still caught.
+func TestRefreshTokenFromBeforeTimedTokens(t *testing.T) {
+	x := newSetup(t)
+	ctx := context.Background()
+	code, _, q := x.code(t)
+	old := secret.Token("dwrt_")
+	now := x.s.Clock.Now()
+	g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: x.app.App.ID, InstallationID: q.Get("instance_id"),
+		Scope: []string{"customer_read"}, Rotate: true, CreatedAt: now}
+	if err := x.s.Store.RedeemCode(ctx, secret.TokenKey(code), now, g, &doorway.RefreshToken{Hash: secret.Hash(old), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	next, err := x.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
+	if err != nil {
+		t.Fatalf("a refresh token made before timed tokens: %v", err)
+	}
+	if body, _ := strings.CutPrefix(next.RefreshToken, "dwrt_"); len(body) != 36 {
+		t.Fatalf("rotated to %q, want a timed refresh token (dwrt_ and 36 characters)", next.RefreshToken)
+	}
+	if _, err := x.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: next.RefreshToken}).Token(); err != nil {
+		t.Fatalf("the timed refresh token: %v", err)
+	}
+	x.s.Clock.Advance(11 * time.Second)
+	_, err = x.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
+	if c := retrieveCode(t, err); c != "invalid_grant" {
+		t.Fatalf("reusing the old refresh token = %s, want invalid_grant", c)
 	}
 }
 

@@ -294,7 +294,7 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 		if raw == "" {
 			return nil, invalidRequest("code is missing")
 		}
-		hash := secret.Hash(raw)
+		hash := secret.TokenKey(raw)
 		code, inst, err := s.Store.AuthCode(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && (code.AppID != c.app.ID || code.Profile != profile)) {
 			return nil, invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
@@ -319,8 +319,8 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 		}
 		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: c.app.ID, InstallationID: inst.ID,
 			Scope: code.Scope, Rotate: profile == doorway.ProfileOAuth2, CreatedAt: now}
-		refresh := secret.Token("dwrt_")
-		err = s.Store.RedeemCode(ctx, hash, now, g, &doorway.RefreshToken{Hash: secret.Hash(refresh), CreatedAt: now})
+		refresh := secret.TimedToken("dwrt_")
+		err = s.Store.RedeemCode(ctx, hash, now, g, &doorway.RefreshToken{Hash: secret.TokenKey(refresh), CreatedAt: now})
 		if errors.Is(err, store.ErrConflict) {
 			return nil, invalidGrant("the code was used already, has expired, or its installation was uninstalled; tokens issued from a reused code are revoked")
 		} else if err != nil {
@@ -351,7 +351,7 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 		if raw == "" {
 			return nil, invalidRequest("refresh_token is missing")
 		}
-		hash := secret.Hash(raw)
+		hash := secret.TokenKey(raw)
 		rt, err := s.Store.RefreshToken(ctx, hash)
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, invalidGrant("the refresh token is unknown")
@@ -370,9 +370,9 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 			return nil, e
 		}
 		now := s.Now()
-		next := secret.Token("dwrt_")
+		next := secret.TimedToken("dwrt_")
 		g, err = s.Store.Refresh(ctx, store.RefreshExchange{Hash: hash, Now: now, Grace: s.Grace,
-			New: &doorway.RefreshToken{Hash: secret.Hash(next), CreatedAt: now}})
+			New: &doorway.RefreshToken{Hash: secret.TokenKey(next), CreatedAt: now}})
 		if errors.Is(err, store.ErrConflict) {
 			return nil, invalidGrant("the refresh token was revoked or already used; reusing a rotated refresh token revokes its grant — install again")
 		} else if err != nil {

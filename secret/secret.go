@@ -50,6 +50,32 @@ func idAt(prefix string, t time.Time) string {
 	return prefix + string(b[:])
 }
 
+// TimedToken returns prefix followed by 36 base32 characters: 10 of the
+// time in milliseconds, as in ID, then 26 random ones (130 bits), as in
+// Token. It is for secrets that are stored as rows, many a second: codes
+// and refresh tokens. Their store key (TokenKey) starts with the same 10
+// characters, so a burst of new rows lands on the last page of the key's
+// index, as new ids do, instead of one random page each. The time a token
+// was made is no secret (an access token carries it as iat).
+func TimedToken(prefix string) string { return timedTokenAt(prefix, time.Now()) }
+
+func timedTokenAt(prefix string, t time.Time) string {
+	return idAt(prefix, t)[:len(prefix)+10] + strings.ToLower(rand.Text())
+}
+
+// TokenKey returns what the store keeps for a code or refresh token, and
+// looks it up by: the token's 10 time characters, when it has them
+// (TimedToken), then the hex SHA-256 of the whole token. A token made by
+// Token, as refresh tokens were before, has no time; its key is Hash(token),
+// so it is still found.
+func TokenKey(token string) string {
+	body := token[strings.LastIndexByte(token, '_')+1:]
+	if len(body) != 36 || strings.Trim(body, sortable) != "" {
+		return Hash(token)
+	}
+	return body[:10] + Hash(token)
+}
+
 // Hash returns the hex SHA-256 of s: what the store keeps for a token.
 func Hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
