@@ -273,7 +273,7 @@ func serverError(err error) *Error {
 	return &Error{Code: "server_error", Description: err.Error(), status: 500}
 }
 
-// issue signs an access token for installation inst under grant g.
+// issue signs an access token for installation inst under grant grantID.
 func (s *Server) issue(ctx context.Context, grantID string, inst *doorway.Installation, scope []string, ttl time.Duration) (string, *Error) {
 	now := s.Now()
 	tok, err := s.Keys.Sign(ctx, keys.Claims{

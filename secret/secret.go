@@ -38,11 +38,7 @@ func ID(prefix string) string { return idAt(prefix, time.Now()) }
 
 func idAt(prefix string, t time.Time) string {
 	var b [26]byte
-	ms := uint64(t.UnixMilli())
-	for i := 9; i >= 0; i-- {
-		b[i] = sortable[ms&31]
-		ms >>= 5
-	}
+	putTime(b[:10], t)
 	rand.Read(b[10:])
 	for i := 10; i < len(b); i++ {
 		b[i] = sortable[b[i]&31]
@@ -60,7 +56,19 @@ func idAt(prefix string, t time.Time) string {
 func TimedToken(prefix string) string { return timedTokenAt(prefix, time.Now()) }
 
 func timedTokenAt(prefix string, t time.Time) string {
-	return idAt(prefix, t)[:len(prefix)+10] + strings.ToLower(rand.Text())
+	var b [10]byte
+	putTime(b[:], t)
+	return prefix + string(b[:]) + strings.ToLower(rand.Text())
+}
+
+// putTime writes t's milliseconds into b's 10 characters, most significant
+// first, in the sortable alphabet.
+func putTime(b []byte, t time.Time) {
+	ms := uint64(t.UnixMilli())
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = sortable[ms&31]
+		ms >>= 5
+	}
 }
 
 // TokenKey returns what the store keeps for a code or refresh token, and
