@@ -9,7 +9,9 @@
 -- always a new grant, so NULL).
 ALTER TABLE installations ADD COLUMN grant_revoked_at BIGINT;
 
-UPDATE installations i SET grant_revoked_at = g.revoked_at FROM grants g WHERE g.id = i.grant_id;
+-- Only the installations whose grant is revoked are rewritten.
+UPDATE installations i SET grant_revoked_at = g.revoked_at FROM grants g
+WHERE g.id = i.grant_id AND g.revoked_at IS NOT NULL;
 
 CREATE FUNCTION grants_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

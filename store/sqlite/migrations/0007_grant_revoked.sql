@@ -10,7 +10,10 @@
 -- always a new grant, so NULL).
 ALTER TABLE installations ADD COLUMN grant_revoked_at INTEGER;
 
-UPDATE installations SET grant_revoked_at = (SELECT g.revoked_at FROM grants g WHERE g.id = installations.grant_id);
+-- Only the installations with a revoked grant are rewritten: the others
+-- keep NULL, which is right, and a million of them would take a while.
+UPDATE installations SET grant_revoked_at = (SELECT g.revoked_at FROM grants g WHERE g.id = installations.grant_id)
+WHERE id IN (SELECT installation_id FROM grants WHERE revoked_at IS NOT NULL);
 
 CREATE TRIGGER grants_revoked AFTER UPDATE OF revoked_at ON grants
 BEGIN
