@@ -10,9 +10,12 @@
 // Absolute figures on shared machines also drift from run to run, so the
 // same client with the same connections and duration first drives a floor:
 // a minimal net/http handler in its own process answering a JSON body the
-// size of a token response. Every figure is printed as a ratio to it: to
-// the mean of the floor measured first and again last, so that drift
-// during the run moves the ratios less.
+// size of a token response, which the client reads as it reads a token.
+// Every figure is printed as a ratio to it: to the mean of the floor
+// measured first and again last, so that drift during the run moves the
+// ratios less. A second reference, the signing floor, also signs each
+// answer with Ed25519 as every Doorway access token is signed: the gap
+// between the two is what the signature alone costs, whatever the store.
 //
 //	go run ./internal/bench             # the full run, about 3 minutes
 //	go run ./internal/bench -quick      # about 30 s: does everything run?

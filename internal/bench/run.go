@@ -71,7 +71,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 	if rep.floor != nil {
-		r, err := b.measureFloor(ctx, rep.floorSize, "floor again (net/http, same client)", "floor-again")
+		r, err := b.measureFloor(ctx, rep.floorSize, "floor again (net/http, same client)", "floor-again", false)
 		if err != nil {
 			return rep, err
 		}
@@ -274,15 +274,20 @@ func (b *bench) store(ctx context.Context, st string) error {
 	return err
 }
 
-// floor measures the floor server with scenario a's request shape.
+// floor measures the floor server with scenario a's request shape, then
+// the signing floor, which also signs each answer with Ed25519.
 func (b *bench) floor(ctx context.Context, size int) error {
-	r, err := b.measureFloor(ctx, size, "floor (net/http, same client)", "floor")
+	r, err := b.measureFloor(ctx, size, "floor (net/http, same client)", "floor", false)
 	b.rep.floor, b.rep.floorSize = r, size
+	if err != nil {
+		return err
+	}
+	b.rep.floorSign, err = b.measureFloor(ctx, size, "signing floor (floor + one Ed25519 signature)", "floor-sign", true)
 	return err
 }
 
-func (b *bench) measureFloor(ctx context.Context, size int, label, profile string) (*result, error) {
-	fl, err := startFloor(size)
+func (b *bench) measureFloor(ctx context.Context, size int, label, profile string, signing bool) (*result, error) {
+	fl, err := startFloor(size, signing)
 	if err != nil {
 		return nil, fmt.Errorf("start the floor: %w", err)
 	}

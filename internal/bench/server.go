@@ -69,7 +69,7 @@ func startDoorway(bin, db, masterKey, logPath string, profile bool) (*process, e
 }
 
 // startFloor runs this program again as the floor server.
-func startFloor(size int) (*process, error) {
+func startFloor(size int, signing bool) (*process, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -80,6 +80,9 @@ func startFloor(size int) (*process, error) {
 	}
 	cmd := exec.Command(self)
 	cmd.Env = append(os.Environ(), floorEnv+"="+addr, floorSizeEnv+"="+strconv.Itoa(size))
+	if signing {
+		cmd.Env = append(cmd.Env, floorSignEnv+"=1")
+	}
 	return start(cmd, "http://"+addr, "/", "")
 }
 
