@@ -205,6 +205,8 @@ var dialect = sqlstore.Dialect{
 	Prepare: true,
 	// One writer, whose commits write each page touched: share them.
 	Batch: true,
+	// Reads by key of a local file: see sqlstore.Dialect.
+	Uncancelled: true,
 	// Bulk INSERTs: see sqlstore.Dialect.
 	Anonymous: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without

@@ -114,3 +114,28 @@ func TestAppChangedOnAnotherNode(t *testing.T) {
 		t.Fatalf("other node after %s: App = %+v, %v; want live version %s", sqlstore.AppCacheFor, got, err, v2.ID)
 	}
 }
+
+// TestReadByKeyIgnoresCancellation: a read of one row on the read pool
+// runs to its end even when the caller's context is done
+// (sqlstore.Dialect.Uncancelled), while a write still stops.
+func TestReadByKeyIgnoresCancellation(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "doorway.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	u := &doorway.User{ID: "usr_reader", Email: "reader@example.com", PasswordHash: "x", CreatedAt: time.Now()}
+	if err := db.CreateUser(context.Background(), u); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	got, err := db.User(ctx, u.ID)
+	if err != nil || got.Email != u.Email {
+		t.Fatalf("User with a cancelled context = %+v, %v; want %s", got, err, u.Email)
+	}
+	err = db.CreateUser(ctx, &doorway.User{ID: "usr_late", Email: "late@example.com", PasswordHash: "x", CreatedAt: time.Now()})
+	if err == nil {
+		t.Fatal("CreateUser with a cancelled context succeeded; want the cancellation")
+	}
+}

@@ -13,8 +13,9 @@ import (
 // keeps its own per-connection cache.
 type pool struct {
 	*sql.DB
-	prepare bool
-	stmts   sync.Map // statement text → *sql.Stmt
+	prepare     bool
+	uncancelled bool     // Dialect.Uncancelled, on the read pool
+	stmts       sync.Map // statement text → *sql.Stmt
 }
 
 // stmt returns q prepared on the pool, or nil when the pool does not
@@ -39,6 +40,9 @@ func (p *pool) stmt(ctx context.Context, q string) *sql.Stmt {
 }
 
 func (p *pool) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if p.uncancelled {
+		ctx = context.WithoutCancel(ctx)
+	}
 	if s := p.stmt(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
