@@ -58,7 +58,7 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/install/"+s.Engine.Ref(ir), http.StatusSeeOther)
+	s.enter(w, r, ir)
 }
 
 // InstallTokenTTL is how long the token a platform-initiated install sends
@@ -84,7 +84,7 @@ func (s *Server) marketInstall(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		http.Redirect(w, r, "/install/"+s.Engine.Ref(ir), http.StatusSeeOther)
+		s.enter(w, r, ir)
 		return
 	}
 	token := secret.Token("dwit_")

@@ -37,7 +37,21 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, start install.Sta
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/install/"+s.Engine.Ref(req), http.StatusSeeOther)
+	s.enter(w, r, req)
+}
+
+// enter answers an install entry point with the install's first page (sign
+// in, account, or consent) in place, as GitHub's authorize URL does, rather
+// than with a redirect to /install/{ref}: the person clicking Install sees
+// the page one round trip sooner, and the server answers one request fewer
+// per install. Every form and link of the pages names /install/{ref}, so
+// the steps after it are the same.
+func (s *Server) enter(w http.ResponseWriter, r *http.Request, req *doorway.InstallRequest) {
+	f := &flow{ref: s.Engine.Ref(req), req: req}
+	if !s.signedIn(w, r, f) {
+		return
+	}
+	s.show(w, r, f)
 }
 
 // bindBrowser returns the hash of the browser-binding cookie, setting a new
@@ -94,14 +108,22 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 		}
 	}
 	f := &flow{ref: ref, req: req}
-	if c, err := r.Cookie(sessionCookie); err == nil {
-		f.user, f.member, err = s.Identity.SessionUser(r.Context(), c.Value)
-		if err != nil {
-			s.fail(w, r, err)
-			return nil, false
-		}
+	return f, s.signedIn(w, r, f)
+}
+
+// signedIn reads the browser's session, if any, into f; false when it has
+// failed the request.
+func (s *Server) signedIn(w http.ResponseWriter, r *http.Request, f *flow) bool {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil {
+		return true
 	}
-	return f, true
+	f.user, f.member, err = s.Identity.SessionUser(r.Context(), c.Value)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
 }
 
 // loadSignedIn is load for steps that need a signed-in user; a signed-out
@@ -122,10 +144,13 @@ func (s *Server) again(w http.ResponseWriter, r *http.Request, f *flow) {
 
 // installPage shows the step the request needs: sign-in, tenant, consent.
 func (s *Server) installPage(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.load(w, r)
-	if !ok {
-		return
+	if f, ok := s.load(w, r); ok {
+		s.show(w, r, f)
 	}
+}
+
+// show renders the step f's request needs.
+func (s *Server) show(w http.ResponseWriter, r *http.Request, f *flow) {
 	if f.user == nil {
 		s.renderSignIn(w, r, f, http.StatusOK, "", "")
 		return

@@ -399,3 +399,33 @@ func TestLargestStateSurvivesTheAddress(t *testing.T) {
 		t.Fatalf("state came back as %q, want %q", q.Get("state"), state)
 	}
 }
+
+// TestEntryAnswersWithTheConsentPage: a signed-in browser that opens an
+// install entry point gets the consent page in that response, with the
+// consent page's headers (its form may post, and be redirected, to the
+// app's origin; nothing is cached or framed), and the install completes
+// from it.
+func TestEntryAnswersWithTheConsentPage(t *testing.T) {
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	b := s.Browser(t)
+	b.Start(s.Link(t, app.App.ID, doorway.Live)).SignIn(ada.Email, testkit.Password)
+
+	authorize := "/oauth2/authorize?response_type=code&client_id=" + app.App.ID + "&redirect_uri=" + url.QueryEscape(appCallback) +
+		"&state=again&code_challenge=" + strings.Repeat("c", 43) + "&code_challenge_method=S256"
+	f := b.Start(authorize)
+	p := f.Current
+	if !strings.Contains(p.Body, "Install Invoicing") || !strings.Contains(p.Body, `value="approve"`) {
+		t.Fatalf("GET %s, signed in with one account: want the consent page at once:\n%s", authorize, p.Body)
+	}
+	if csp := p.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "form-action 'self' https://app.example") ||
+		!strings.Contains(csp, "frame-ancestors 'none'") || p.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("consent page headers: CSP %q, Cache-Control %q", csp, p.Header.Get("Cache-Control"))
+	}
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("code") == "" || q.Get("state") != "again" {
+		t.Fatalf("redirect query = %v, want a code and state again", q)
+	}
+}

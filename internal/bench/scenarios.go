@@ -117,6 +117,7 @@ func floorRequest(base string) func(*worker) error {
 }
 
 var (
+	installForm = regexp.MustCompile(`<form method="post" action="(/install/[^/"?]+)/`)
 	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 	tenantField = regexp.MustCompile(`name="tenant" value="([^"]+)"`)
 )
@@ -132,40 +133,30 @@ func (s *scenarios) install(w *worker) error {
 	sum := sha256.Sum256([]byte(verifier))
 	state := fmt.Sprint("st-", k)
 
-	// 1. The app sends the browser to the authorization endpoint.
+	// 1. The app sends the signed-in browser to the authorization
+	// endpoint, which answers with the consent page (their one tenant is
+	// shown).
 	q := url.Values{"response_type": {"code"}, "client_id": {a.id}, "redirect_uri": {redirectURI}, "state": {state},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
-	req, _ := http.NewRequest(http.MethodGet, s.url+"/oauth2/authorize?"+q.Encode(), nil)
-	req.Header.Set("Cookie", cookies)
-	resp, _, err := w.do(req, http.StatusSeeOther)
-	if err != nil {
-		return err
-	}
-	page := resp.Header.Get("Location")
-	if !strings.HasPrefix(page, "/install/") {
-		return fmt.Errorf("authorize redirected to %q, want /install/…", page)
-	}
-
-	// 2. The signed-in user sees the consent page (their one tenant is
-	// shown).
 	cookies += "; dw_session=" + s.f.sessions[tenant]
-	req, _ = http.NewRequest(http.MethodGet, s.url+page, nil)
+	req, _ := http.NewRequest(http.MethodGet, s.url+"/oauth2/authorize?"+q.Encode(), nil)
 	req.Header.Set("Cookie", cookies)
 	_, body, err := w.do(req, http.StatusOK)
 	if err != nil {
 		return err
 	}
-	m, tn := csrfField.FindSubmatch(body), tenantField.FindSubmatch(body)
-	if m == nil || tn == nil || !bytes.Contains(body, []byte(`value="approve"`)) {
-		return fmt.Errorf("GET %s is not the consent page: %.300s", page, body)
+	pg, m, tn := installForm.FindSubmatch(body), csrfField.FindSubmatch(body), tenantField.FindSubmatch(body)
+	if pg == nil || m == nil || tn == nil || !bytes.Contains(body, []byte(`value="approve"`)) {
+		return fmt.Errorf("authorize did not answer with the consent page: %.300s", body)
 	}
+	page := string(pg[1])
 
 	// 3. They press Install (the form carries the tenant shown).
 	req = form(http.MethodPost, s.url+page+"/decision", url.Values{"csrf": {string(m[1])}, "tenant": {string(tn[1])}, "decision": {"approve"}})
 	req.Header.Set("Cookie", cookies)
 	req.Header.Set("Origin", s.url)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")
-	resp, _, err = w.do(req, http.StatusSeeOther)
+	resp, _, err := w.do(req, http.StatusSeeOther)
 	if err != nil {
 		return err
 	}

@@ -344,14 +344,27 @@ type Flow struct {
 	Current *Page
 }
 
-// Start opens an install URL and follows it to the first install page.
+var installForm = regexp.MustCompile(`<form method="post" action="(/install/[^/"?]+)/`)
+
+// InstallPath returns the /install/{ref} an install page's form posts
+// under, or "" when body is no install page.
+func InstallPath(body string) string {
+	if m := installForm.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// Start opens an install URL, which answers with the first install page in
+// place, and finds the request's /install/{ref} in that page's form.
 func (b *Browser) Start(installURL string) *Flow {
 	b.t.Helper()
 	first := b.Get(installURL)
-	if first.Status != http.StatusSeeOther || !strings.HasPrefix(first.Location, "/install/") {
-		b.t.Fatalf("GET %s = %d (Location %q), want 303 to /install/…; body:\n%s", installURL, first.Status, first.Location, first.Body)
+	path := InstallPath(first.Body)
+	if first.Status != http.StatusOK || path == "" {
+		b.t.Fatalf("GET %s = %d (Location %q), want 200 with an install page's form; body:\n%s", installURL, first.Status, first.Location, first.Body)
 	}
-	return &Flow{B: b, Path: first.Location, Current: b.Follow(first)}
+	return &Flow{B: b, Path: path, Current: first}
 }
 
 // Submit posts a form of the flow's current page to /install/…/<step>,
