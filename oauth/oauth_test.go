@@ -505,3 +505,38 @@ func TestScopeNarrowing(t *testing.T) {
 		t.Fatalf("wider scope = %d %v, want 400 invalid_scope", p.Status, out)
 	}
 }
+
+// TestRefreshRefusalsUseNothingUp: a refresh refused for its scope, or
+// because another app presents the token, leaves the token as it was: it
+// still rotates once for its own app afterwards.
+func TestRefreshRefusalsUseNothingUp(t *testing.T) {
+	x := newSetup(t)
+	code, verifier, _ := x.code(t)
+	tok, err := x.conf.Exchange(context.Background(), code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := x.s.App(t, callback)
+	refresh := func(app *registry.Created, scope string) (int, map[string]any) {
+		form := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}}
+		if scope != "" {
+			form.Set("scope", scope)
+		}
+		var out map[string]any
+		p := x.s.Form(t, "/oauth2/token", basic(app), form, &out)
+		return p.Status, out
+	}
+	if st, out := refresh(x.app, "customer_read invoice_write"); st != 400 || out["error"] != "invalid_scope" {
+		t.Fatalf("refresh asking for more than granted = %d %v, want 400 invalid_scope", st, out)
+	}
+	if st, out := refresh(other, ""); st != 400 || out["error"] != "invalid_grant" {
+		t.Fatalf("refresh by another app = %d %v, want 400 invalid_grant", st, out)
+	}
+	if rt, err := x.s.Store.RefreshToken(context.Background(), secret.TokenKey(tok.RefreshToken)); err != nil || !rt.RotatedAt.IsZero() {
+		t.Fatalf("after two refused refreshes the token is %+v (err %v), want it unrotated", rt, err)
+	}
+	st, out := refresh(x.app, "customer_read")
+	if st != 200 || out["scope"] != "customer_read" || out["refresh_token"] == tok.RefreshToken {
+		t.Fatalf("refresh by its app after the refusals = %d %v, want 200 with a new refresh token", st, out)
+	}
+}

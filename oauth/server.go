@@ -352,28 +352,36 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 			return nil, invalidRequest("refresh_token is missing")
 		}
 		hash := secret.TokenKey(raw)
-		rt, err := s.Store.RefreshToken(ctx, hash)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalidGrant("the refresh token is unknown")
-		} else if err != nil {
-			return nil, serverError(err)
-		}
-		g, err := s.Store.Grant(ctx, rt.GrantID)
-		if err != nil {
-			return nil, serverError(err)
-		}
-		if g.AppID != c.app.ID {
-			return nil, invalidGrant("the refresh token is unknown")
-		}
-		scope, e := narrow(p, g.Scope)
-		if e != nil {
-			return nil, e
+		var scope []string
+		if p.Has("scope") {
+			// A narrower scope is checked before the token is used, so a
+			// refused one does not use it up. (Without one, the exchange
+			// below reads what it needs itself.)
+			rt, err := s.Store.RefreshToken(ctx, hash)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil, invalidGrant("the refresh token is unknown")
+			} else if err != nil {
+				return nil, serverError(err)
+			}
+			g, err := s.Store.Grant(ctx, rt.GrantID)
+			if err != nil {
+				return nil, serverError(err)
+			}
+			if g.AppID != c.app.ID {
+				return nil, invalidGrant("the refresh token is unknown")
+			}
+			var e *Error
+			if scope, e = narrow(p, g.Scope); e != nil {
+				return nil, e
+			}
 		}
 		now := s.Now()
 		next := secret.TimedToken("dwrt_")
-		g, err = s.Store.Refresh(ctx, store.RefreshExchange{Hash: hash, Now: now, Grace: s.Grace,
+		g, inst, err := s.Store.Refresh(ctx, store.RefreshExchange{Hash: hash, AppID: c.app.ID, Now: now, Grace: s.Grace,
 			New: &doorway.RefreshToken{Hash: secret.TokenKey(next), CreatedAt: now}})
-		if errors.Is(err, store.ErrConflict) {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalidGrant("the refresh token is unknown")
+		} else if errors.Is(err, store.ErrConflict) {
 			return nil, invalidGrant("the refresh token was revoked or already used; reusing a rotated refresh token revokes its grant — install again")
 		} else if err != nil {
 			return nil, serverError(err)
@@ -381,9 +389,8 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 		if !g.Rotate {
 			next = raw
 		}
-		inst, err := s.Store.Installation(ctx, g.InstallationID)
-		if err != nil {
-			return nil, serverError(err)
+		if scope == nil {
+			scope = g.Scope
 		}
 		access, e := s.issue(ctx, g.ID, inst, scope, ttl)
 		if e != nil {

@@ -131,8 +131,9 @@ type Store interface {
 	// (ErrConflict).
 	RenewInstallGrant(ctx context.Context, oldID string, g *doorway.Grant, now time.Time) error
 	RefreshToken(ctx context.Context, hash string) (*doorway.RefreshToken, error)
-	// Refresh exchanges a refresh token; see RefreshExchange.
-	Refresh(ctx context.Context, x RefreshExchange) (*doorway.Grant, error)
+	// Refresh exchanges a refresh token; see RefreshExchange. It returns
+	// the token's grant and the grant's installation.
+	Refresh(ctx context.Context, x RefreshExchange) (*doorway.Grant, *doorway.Installation, error)
 
 	// Install tokens of platform-initiated wix-oauth installs.
 	CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error
@@ -235,7 +236,8 @@ type Decision struct {
 }
 
 // RefreshExchange is one use of a refresh token, in one transaction:
-//   - unknown token: ErrNotFound; revoked grant: ErrConflict.
+//   - unknown token, or a token of another app than AppID (when set):
+//     ErrNotFound, and nothing is written; revoked grant: ErrConflict.
 //   - a grant that does not rotate: the grant is returned, New is ignored.
 //   - an unrotated token: it is marked rotated at Now and New is stored.
 //   - a token rotated at most Grace ago (a concurrent refresh): New is
@@ -244,6 +246,7 @@ type Decision struct {
 //     replaying an old one: the grant is revoked at Now, ErrConflict.
 type RefreshExchange struct {
 	Hash  string
+	AppID string // the client; "" for any
 	Now   time.Time
 	Grace time.Duration
 	New   *doorway.RefreshToken // GrantID is filled in

@@ -64,12 +64,12 @@ func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 	return g, db.notFound(err, "grant", id)
 }
 
-// both scans one row of installationRead then grantCols, each prefixed
-// with its table's alias (i, g).
-func both(row *sql.Row) (*doorway.Installation, *doorway.Grant, error) {
+// both scans one row of the lead columns, if any, then installationRead
+// then grantCols, each prefixed with its table's alias (i, g).
+func both(row *sql.Row, lead ...any) (*doorway.Installation, *doorway.Grant, error) {
 	var ir installationRow
 	var gr grantRow
-	if err := row.Scan(append(ir.dest(), gr.dest()...)...); err != nil {
+	if err := row.Scan(append(append(lead, ir.dest()...), gr.dest()...)...); err != nil {
 		return nil, nil, err
 	}
 	i, _, err := ir.value()
@@ -198,19 +198,44 @@ func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshTo
 	return &rt, nil
 }
 
-func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Grant, error) {
+// Refresh reads the token with its grant and installation in one
+// statement on the writer, inside the transaction: the handler needs no
+// read of its own before it (whose reader cache every commit empties).
+func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Grant, *doorway.Installation, error) {
 	var g *doorway.Grant
+	var inst *doorway.Installation
+	if db.d.OneTrip && x.New != nil {
+		// The usual case, a rotating grant's unused token, in one
+		// statement; anything else goes on to the transaction below.
+		inst, g, err := both(db.w.QueryRowContext(ctx, `WITH t AS (
+				UPDATE refresh_tokens SET rotated_at = $1
+				WHERE hash = $2 AND rotated_at IS NULL AND grant_id IN (
+					SELECT id FROM grants WHERE revoked_at IS NULL AND rotate AND ($3 = '' OR app_id = $3))
+				RETURNING grant_id),
+			n AS (INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT $4, grant_id, $5 FROM t)
+			SELECT `+installationColsI+`, `+grantColsG+`
+			FROM t JOIN grants g ON g.id = t.grant_id JOIN installations i ON i.id = g.installation_id`,
+			ms(x.Now), x.Hash, x.AppID, x.New.Hash, ms(x.New.CreatedAt)))
+		if err == nil {
+			x.New.GrantID = g.ID
+			return g, inst, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, err
+		}
+	}
 	var refused error
 	err := db.tx(ctx, func(tx txn) error {
 		var rotated sql.NullInt64
-		var grantID string
-		err := tx.QueryRowContext(ctx, `SELECT grant_id, rotated_at FROM refresh_tokens WHERE hash = $1`, x.Hash).Scan(&grantID, &rotated)
+		var err error
+		inst, g, err = both(tx.QueryRowContext(ctx, `SELECT rt.rotated_at, `+installationColsI+`, `+grantColsG+`
+			FROM refresh_tokens rt JOIN grants g ON g.id = rt.grant_id JOIN installations i ON i.id = g.installation_id
+			WHERE rt.hash = $1`, x.Hash), &rotated)
+		if err == nil && x.AppID != "" && g.AppID != x.AppID {
+			err = sql.ErrNoRows
+		}
 		if err != nil {
 			return db.notFound(err, "refresh token", "…")
-		}
-		g, err = scanGrant(tx.QueryRowContext(ctx, `SELECT `+grantCols+` FROM grants WHERE id = $1`, grantID))
-		if err != nil {
-			return db.notFound(err, "grant", grantID)
 		}
 		switch {
 		case !g.RevokedAt.IsZero():
@@ -236,9 +261,12 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 		return insertRefresh(ctx, tx, x.New)
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return g, refused
+	if refused != nil {
+		return g, nil, refused
+	}
+	return g, inst, nil
 }
 
 func (db *DB) CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error {

@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentRedeem", testConcurrentRedeem},
 		{"RefreshRotation", testRefreshRotation},
 		{"RefreshWithoutRotation", testRefreshNoRotation},
+		{"RefreshOfAnotherApp", testRefreshOfAnotherApp},
 		{"ConcurrentRefreshInGrace", testConcurrentRefresh},
 		{"UninstallRevokesEverything", testUninstall},
 		{"CompleteSetup", testCompleteSetup},

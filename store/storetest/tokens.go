@@ -176,10 +176,13 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	at := t0.Add(time.Hour)
 	second, rt2 := refresh(at)
-	got, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at, Grace: 10 * time.Second, New: rt2})
+	got, inst, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), AppID: i.app.ID, Now: at, Grace: 10 * time.Second, New: rt2})
 	must(t, err)
 	if got.ID != g.ID || rt2.GrantID != g.ID {
 		t.Fatalf("refresh returned grant %q (new token's grant %q), want %q", got.ID, rt2.GrantID, g.ID)
+	}
+	if inst == nil || inst.ID != i.inst.ID || inst.TenantID != i.tenant.ID {
+		t.Fatalf("refresh returned installation %+v, want %s in tenant %s", inst, i.inst.ID, i.tenant.ID)
 	}
 	old, err := s.RefreshToken(ctx, secret.Hash(first))
 	must(t, err)
@@ -188,20 +191,46 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	}
 	// Within the grace window the old token still works.
 	_, rt3 := refresh(at)
-	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(10 * time.Second), Grace: 10 * time.Second, New: rt3})
+	_, _, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(10 * time.Second), Grace: 10 * time.Second, New: rt3})
 	must(t, err)
 	// After it, reuse revokes the grant, and the newer token dies with it.
 	_, rt4 := refresh(at)
-	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(11 * time.Second), Grace: 10 * time.Second, New: rt4})
+	_, _, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: at.Add(11 * time.Second), Grace: 10 * time.Second, New: rt4})
 	wantErr(t, err, store.ErrConflict)
 	if !grantRevoked(t, s, g.ID) {
 		t.Fatal("refresh-token reuse left the grant valid")
 	}
 	_, rt5 := refresh(at)
-	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(second), Now: at.Add(12 * time.Second), Grace: 10 * time.Second, New: rt5})
+	_, _, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(second), Now: at.Add(12 * time.Second), Grace: 10 * time.Second, New: rt5})
 	wantErr(t, err, store.ErrConflict)
-	_, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash("unknown"), Now: at, New: rt5})
+	_, _, err = s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash("unknown"), Now: at, New: rt5})
 	wantErr(t, err, store.ErrNotFound)
+}
+
+// testRefreshOfAnotherApp: a refresh token presented by another app is
+// unknown to it, and the attempt uses nothing up.
+func testRefreshOfAnotherApp(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	first, rt := refresh(t0)
+	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
+	other, _ := newApp(t, s, "customer_read")
+	_, next := refresh(t0)
+	_, _, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), AppID: other.ID, Now: t0.Add(time.Hour), Grace: time.Second, New: next})
+	wantErr(t, err, store.ErrNotFound)
+	tok, err := s.RefreshToken(ctx, secret.Hash(first))
+	must(t, err)
+	if !tok.RotatedAt.IsZero() {
+		t.Fatal("another app's refresh attempt rotated the token")
+	}
+	if _, err := s.RefreshToken(ctx, next.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another app's refresh attempt stored its new token (err %v)", err)
+	}
+	_, inst, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), AppID: i.app.ID, Now: t0.Add(time.Hour), Grace: time.Second, New: next})
+	must(t, err)
+	if inst.ID != i.inst.ID {
+		t.Fatalf("refresh by its own app returned installation %s, want %s", inst.ID, i.inst.ID)
+	}
 }
 
 func testRefreshNoRotation(t *testing.T, s store.Store) {
@@ -211,7 +240,7 @@ func testRefreshNoRotation(t *testing.T, s store.Store) {
 	first, rt := refresh(t0)
 	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	for k := range 3 {
-		_, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Duration(k+1) * time.Hour), Grace: time.Second})
+		_, _, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Duration(k+1) * time.Hour), Grace: time.Second})
 		must(t, err)
 	}
 	tok, err := s.RefreshToken(ctx, secret.Hash(first))
@@ -231,7 +260,7 @@ func testConcurrentRefresh(t *testing.T, s store.Store) {
 	for range 20 {
 		wg.Go(func() {
 			_, next := refresh(t0)
-			_, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Hour), Grace: 10 * time.Second, New: next})
+			_, _, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Hour), Grace: 10 * time.Second, New: next})
 			errs <- err
 		})
 	}
