@@ -2,6 +2,8 @@ package oauth_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -19,6 +21,7 @@ import (
 	"github.com/doorwayhq/doorway/oauth"
 	"github.com/doorwayhq/doorway/registry"
 	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
 )
 
 const callback = "https://app.example/oauth/cb"
@@ -305,12 +308,14 @@ func TestRefreshReuse(t *testing.T) {
 func TestRefreshTokenFromBeforeTimedTokens(t *testing.T) {
 	x := newSetup(t)
 	ctx := context.Background()
-	code, _, q := x.code(t)
+	code, verifier, _ := x.code(t)
 	old := secret.Token("dwrt_")
 	now := x.s.Clock.Now()
-	g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: x.app.App.ID, InstallationID: q.Get("instance_id"),
-		Scope: []string{"customer_read"}, Rotate: true, CreatedAt: now}
-	if err := x.s.Store.RedeemCode(ctx, secret.TokenKey(code), now, g, &doorway.RefreshToken{Hash: secret.Hash(old), CreatedAt: now}); err != nil {
+	sum := sha256.Sum256([]byte(verifier))
+	g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, Rotate: true, CreatedAt: now}
+	if _, _, err := x.s.Store.RedeemCode(ctx, store.Redemption{Hash: secret.TokenKey(code), Now: now, AppID: x.app.App.ID,
+		Profile: doorway.ProfileOAuth2, RedirectURI: callback, Challenge: base64.RawURLEncoding.EncodeToString(sum[:]), Grant: g,
+		Refresh: &doorway.RefreshToken{Hash: secret.Hash(old), CreatedAt: now}}); err != nil {
 		t.Fatal(err)
 	}
 	next, err := x.conf.TokenSource(ctx, &oauth2.Token{RefreshToken: old}).Token()
@@ -538,5 +543,56 @@ func TestRefreshRefusalsUseNothingUp(t *testing.T) {
 	st, out := refresh(x.app, "customer_read")
 	if st != 200 || out["scope"] != "customer_read" || out["refresh_token"] == tok.RefreshToken {
 		t.Fatalf("refresh by its app after the refusals = %d %v, want 200 with a new refresh token", st, out)
+	}
+}
+
+// TestCodeRefusalsSayWhy: each way a code exchange can be wrong is refused
+// with invalid_grant and a description that names what to fix; none of
+// them uses the code up, so the right request still redeems it.
+func TestCodeRefusalsSayWhy(t *testing.T) {
+	x := newSetup(t)
+	code, verifier, _ := x.code(t)
+	other := x.s.App(t, callback)
+	exchange := func(app *registry.Created, change func(url.Values)) (int, map[string]any) {
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {callback}, "code_verifier": {verifier}}
+		change(form)
+		var out map[string]any
+		p := x.s.Form(t, "/oauth2/token", basic(app), form, &out)
+		return p.Status, out
+	}
+	cases := []struct {
+		name   string
+		app    *registry.Created
+		change func(url.Values)
+		says   string
+	}{
+		{"another client", other, func(url.Values) {}, "issued to another client"},
+		{"another redirect_uri", x.app, func(f url.Values) { f.Set("redirect_uri", callback+"/") }, "redirect_uri must be given and equal"},
+		{"no redirect_uri", x.app, func(f url.Values) { f.Del("redirect_uri") }, "redirect_uri must be given and equal"},
+		{"no verifier", x.app, func(f url.Values) { f.Del("code_verifier") }, "code_verifier is missing"},
+		{"wrong verifier", x.app, func(f url.Values) { f.Set("code_verifier", oauth2.GenerateVerifier()) }, "does not match the code_challenge"},
+		{"short verifier", x.app, func(f url.Values) { f.Set("code_verifier", "abc") }, "does not match the code_challenge"},
+	}
+	for _, c := range cases {
+		st, out := exchange(c.app, c.change)
+		desc, _ := out["error_description"].(string)
+		if st != 400 || out["error"] != "invalid_grant" || !strings.Contains(desc, c.says) {
+			t.Errorf("%s: %d %v, want 400 invalid_grant saying %q", c.name, st, out, c.says)
+		}
+	}
+	if st, out := exchange(x.app, func(url.Values) {}); st != 200 || out["access_token"] == nil {
+		t.Fatalf("the right exchange after the refusals = %d %v, want tokens", st, out)
+	}
+	if st, out := exchange(x.app, func(url.Values) {}); st != 400 || !strings.Contains(out["error_description"].(string), "used already") {
+		t.Fatalf("the same exchange again = %d %v, want invalid_grant saying it was used already", st, out)
+	}
+
+	late, lateVerifier, _ := x.code(t)
+	x.s.Clock.Advance(10*time.Minute + time.Second)
+	var out map[string]any
+	p := x.s.Form(t, "/oauth2/token", basic(x.app), url.Values{"grant_type": {"authorization_code"}, "code": {late},
+		"redirect_uri": {callback}, "code_verifier": {lateVerifier}}, &out)
+	if desc, _ := out["error_description"].(string); p.Status != 400 || !strings.Contains(desc, "the code expired at") {
+		t.Fatalf("an expired code = %d %v, want invalid_grant saying when it expired", p.Status, out)
 	}
 }

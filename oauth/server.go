@@ -19,7 +19,6 @@ package oauth
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -294,36 +293,26 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 		if raw == "" {
 			return nil, invalidRequest("code is missing")
 		}
-		hash := secret.TokenKey(raw)
-		code, inst, err := s.Store.AuthCode(ctx, hash)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && (code.AppID != c.app.ID || code.Profile != profile)) {
-			return nil, invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
-		} else if err != nil {
-			return nil, serverError(err)
-		}
+		// The store checks the code against the request as it redeems it
+		// (one statement on PostgreSQL, nothing read first); only a refusal
+		// is looked at here, to say why.
 		now := s.Now()
-		if !now.Before(code.ExpiresAt) {
-			return nil, invalidGrant(fmt.Sprintf("the code expired at %s; codes live 10 minutes — start the install again", code.ExpiresAt.UTC().Format(time.RFC3339)))
-		}
-		if code.RedirectURI != "" && p.Get("redirect_uri") != code.RedirectURI {
-			return nil, invalidGrant("redirect_uri must be given and equal the one of the authorization request")
-		}
 		verifier := p.Get("code_verifier")
-		switch {
-		case code.Challenge == "" && verifier != "":
-			return nil, invalidGrant("code_verifier was sent, but the code was issued without a code_challenge")
-		case code.Challenge != "" && verifier == "":
-			return nil, invalidGrant("code_verifier is missing; the code was issued with a PKCE code_challenge")
-		case code.Challenge != "" && !pkceMatches(verifier, code.Challenge):
-			return nil, invalidGrant("code_verifier does not match the code_challenge")
-		}
-		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, AppID: c.app.ID, InstallationID: inst.ID,
-			Scope: code.Scope, Rotate: profile == doorway.ProfileOAuth2, CreatedAt: now}
+		g := &doorway.Grant{ID: secret.ID("gr_"), Kind: doorway.GrantCode, Rotate: profile == doorway.ProfileOAuth2, CreatedAt: now}
 		refresh := secret.TimedToken("dwrt_")
-		err = s.Store.RedeemCode(ctx, hash, now, g, &doorway.RefreshToken{Hash: secret.TokenKey(refresh), CreatedAt: now})
-		if errors.Is(err, store.ErrConflict) {
-			return nil, invalidGrant("the code was used already, has expired, or its installation was uninstalled; tokens issued from a reused code are revoked")
-		} else if err != nil {
+		code, inst, err := s.Store.RedeemCode(ctx, store.Redemption{Hash: secret.TokenKey(raw), Now: now, AppID: c.app.ID,
+			Profile: profile, RedirectURI: p.Get("redirect_uri"), Challenge: challengeOf(verifier), Grant: g,
+			Refresh: &doorway.RefreshToken{Hash: secret.TokenKey(refresh), CreatedAt: now}})
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return nil, unknownCode
+		case errors.Is(err, store.ErrMismatch):
+			return nil, codeMismatch(code, c, profile, p.Get("redirect_uri"), verifier, now)
+		case errors.Is(err, store.ErrConflict) && code != nil && !now.Before(code.ExpiresAt):
+			return nil, codeExpired(code)
+		case errors.Is(err, store.ErrConflict):
+			return nil, invalidGrant("the code was used already, or its installation was uninstalled; tokens issued from a reused code are revoked")
+		case err != nil:
 			return nil, serverError(err)
 		}
 		access, e := s.issue(ctx, g.ID, inst, g.Scope, ttl)
@@ -335,14 +324,42 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 	}
 }
 
-// pkceMatches checks an S256 verifier (RFC 7636 §4.6) in constant time.
-func pkceMatches(verifier, challenge string) bool {
+var unknownCode = invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
+
+func codeExpired(code *doorway.AuthCode) *Error {
+	return invalidGrant(fmt.Sprintf("the code expired at %s; codes live 10 minutes — start the install again", code.ExpiresAt.UTC().Format(time.RFC3339)))
+}
+
+// codeMismatch says why the store refused code for this request, checking
+// in the order a client would fix things.
+func codeMismatch(code *doorway.AuthCode, c *client, profile doorway.Profile, redirectURI, verifier string, now time.Time) *Error {
+	switch {
+	case code.AppID != c.app.ID || code.Profile != profile:
+		return unknownCode
+	case !now.Before(code.ExpiresAt):
+		return codeExpired(code)
+	case code.RedirectURI != "" && redirectURI != code.RedirectURI:
+		return invalidGrant("redirect_uri must be given and equal the one of the authorization request")
+	case code.Challenge == "" && verifier != "":
+		return invalidGrant("code_verifier was sent, but the code was issued without a code_challenge")
+	case code.Challenge != "" && verifier == "":
+		return invalidGrant("code_verifier is missing; the code was issued with a PKCE code_challenge")
+	default:
+		return invalidGrant("code_verifier does not match the code_challenge")
+	}
+}
+
+// challengeOf is the S256 code_challenge of verifier (RFC 7636 §4.6), ""
+// for none, and one no code has for a verifier of the wrong length.
+func challengeOf(verifier string) string {
+	if verifier == "" {
+		return ""
+	}
 	if len(verifier) < 43 || len(verifier) > 128 {
-		return false
+		return "!"
 	}
 	sum := sha256.Sum256([]byte(verifier))
-	got := base64.RawURLEncoding.EncodeToString(sum[:])
-	return subtle.ConstantTimeCompare([]byte(got), []byte(challenge)) == 1
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 func (s *Server) refreshToken(ttl time.Duration) grantFunc {

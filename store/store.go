@@ -31,6 +31,10 @@ var (
 	// ErrConflict: a unique thing exists already, or a single-use thing was
 	// used already (or has expired).
 	ErrConflict = errors.New("conflict")
+	// ErrMismatch: a single-use thing was presented with what it was not
+	// issued for (a code with another client's credentials, or a wrong
+	// PKCE verifier). Nothing is written; it stays usable.
+	ErrMismatch = errors.New("mismatch")
 )
 
 // Store is Doorway's state.
@@ -111,12 +115,16 @@ type Store interface {
 	// Authorization codes, grants and refresh tokens.
 	// AuthCode returns a code with its installation, in one read.
 	AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, *doorway.Installation, error)
-	// RedeemCode uses the code and starts grant g (with its first refresh
-	// token rt, if not nil) in one transaction. ErrConflict: the code has
-	// expired, its installation is uninstalled, or it was redeemed before —
-	// then the grant of that first redemption is revoked at now, so that
-	// every token issued from a replayed code dies (RFC 9700 §4.5).
-	RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error
+	// RedeemCode uses a code that matches x and starts x.Grant (with its
+	// first refresh token, if any) in one transaction, and returns the
+	// code with its installation. ErrNotFound: no such code. ErrMismatch:
+	// the code does not match x; it is returned with its installation, so
+	// the caller can say why, and nothing is written. ErrConflict: the code
+	// has expired, its installation is uninstalled, or it was redeemed
+	// before — then the grant of that first redemption is revoked at
+	// x.Now, so that every token issued from a replayed code dies (RFC
+	// 9700 §4.5).
+	RedeemCode(ctx context.Context, x Redemption) (*doorway.AuthCode, *doorway.Installation, error)
 	CreateGrant(ctx context.Context, g *doorway.Grant) error
 	Grant(ctx context.Context, id string) (*doorway.Grant, error)
 	// GrantInstallation returns a grant with its installation in one read:
@@ -233,6 +241,27 @@ type Decision struct {
 	// Code, when the profile issues an authorization code: stored in the
 	// same transaction, with its InstallationID filled in.
 	Code *doorway.AuthCode
+}
+
+// Redemption is one use of an authorization code: what the code must have
+// been issued for, and what its use starts.
+type Redemption struct {
+	Hash    string
+	Now     time.Time
+	AppID   string          // the client
+	Profile doorway.Profile // the token endpoint's
+	// RedirectURI is the request's redirect_uri, which must equal the
+	// code's when the code has one.
+	RedirectURI string
+	// Challenge is the S256 challenge of the request's code_verifier (""
+	// when it sent none): it must equal the code's code_challenge, ""
+	// included, so a code issued with PKCE needs its verifier and one
+	// issued without refuses a verifier (a downgrade).
+	Challenge string
+	// Grant is the grant to start: its ID, Kind, Rotate and CreatedAt;
+	// its app, installation and scope are the code's.
+	Grant   *doorway.Grant
+	Refresh *doorway.RefreshToken // the grant's first refresh token, or nil
 }
 
 // RefreshExchange is one use of a refresh token, in one transaction:

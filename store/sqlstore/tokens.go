@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -100,89 +101,145 @@ func (db *DB) RevokeGrant(ctx context.Context, id string, now time.Time) error {
 	return err
 }
 
-func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, *doorway.Installation, error) {
-	var c doorway.AuthCode
-	var scope string
-	var created, expires int64
-	var used sql.NullInt64
-	var ir installationRow
-	err := db.r.QueryRowContext(ctx, `SELECT c.hash, c.profile, c.app_id, c.installation_id, c.redirect_uri, c.challenge, c.scope,
-		c.created_at, c.expires_at, c.used_at, c.grant_id, `+installationColsI+`
-		FROM auth_codes c JOIN installations i ON i.id = c.installation_id WHERE c.hash = $1`, hash).
-		Scan(append([]any{&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &scope,
-			&created, &expires, &used, &c.GrantID}, ir.dest()...)...)
-	if err != nil {
-		return nil, nil, db.notFound(err, "authorization code", "…")
-	}
-	if c.Scope, err = parseList(scope, "authorization code"); err != nil {
-		return nil, nil, err
-	}
-	c.CreatedAt, c.ExpiresAt, c.UsedAt = fromMS(created), fromMS(expires), fromNullMS(used)
-	inst, _, err := ir.value()
-	return &c, inst, err
+// codeColsC are an authorization code's columns, prefixed with its alias
+// (c); codeRow is where they are scanned.
+const codeColsC = `c.hash, c.profile, c.app_id, c.installation_id, c.redirect_uri, c.challenge, c.scope,
+	c.created_at, c.expires_at, c.used_at, c.grant_id`
+
+type codeRow struct {
+	c                doorway.AuthCode
+	scope            string
+	created, expires int64
+	used             sql.NullInt64
 }
 
-func (db *DB) RedeemCode(ctx context.Context, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
+func (r *codeRow) dest() []any {
+	c := &r.c
+	return []any{&c.Hash, &c.Profile, &c.AppID, &c.InstallationID, &c.RedirectURI, &c.Challenge, &r.scope,
+		&r.created, &r.expires, &r.used, &c.GrantID}
+}
+
+func (r *codeRow) value() (*doorway.AuthCode, error) {
+	var err error
+	if r.c.Scope, err = parseList(r.scope, "authorization code"); err != nil {
+		return nil, err
+	}
+	r.c.CreatedAt, r.c.ExpiresAt, r.c.UsedAt = fromMS(r.created), fromMS(r.expires), fromNullMS(r.used)
+	return &r.c, nil
+}
+
+// codeAndInstallation scans one row of codeColsC then installationColsI.
+func codeAndInstallation(row *sql.Row) (*doorway.AuthCode, *doorway.Installation, error) {
+	var cr codeRow
+	var ir installationRow
+	if err := row.Scan(append(cr.dest(), ir.dest()...)...); err != nil {
+		return nil, nil, err
+	}
+	c, err := cr.value()
+	if err != nil {
+		return nil, nil, err
+	}
+	inst, _, err := ir.value()
+	return c, inst, err
+}
+
+var codeRead = `SELECT ` + codeColsC + `, ` + installationColsI + `
+	FROM auth_codes c JOIN installations i ON i.id = c.installation_id WHERE c.hash = $1`
+
+func (db *DB) AuthCode(ctx context.Context, hash string) (*doorway.AuthCode, *doorway.Installation, error) {
+	c, inst, err := codeAndInstallation(db.r.QueryRowContext(ctx, codeRead, hash))
+	return c, inst, db.notFound(err, "authorization code", "…")
+}
+
+// matches reports whether c was issued for x; the challenge is compared in
+// constant time.
+func matches(c *doorway.AuthCode, x store.Redemption) bool {
+	return c.AppID == x.AppID && c.Profile == x.Profile && (c.RedirectURI == "" || c.RedirectURI == x.RedirectURI) &&
+		subtle.ConstantTimeCompare([]byte(c.Challenge), []byte(x.Challenge)) == 1
+}
+
+// RedeemCode: on PostgreSQL the usual case, a matching unused code, is one
+// statement, and the handler reads nothing before it (the database
+// compares the challenge there: the SHA-256 of the client's verifier,
+// which no client can choose, so the comparison's timing tells nothing).
+// Anything else, and every redemption on SQLite, is the transaction below,
+// which reads the code with its installation on the writer (whose cache
+// the commits keep warm, unlike a reader's), compares in constant time,
+// and finds out why.
+func (db *DB) RedeemCode(ctx context.Context, x store.Redemption) (*doorway.AuthCode, *doorway.Installation, error) {
+	g := x.Grant
+	var refresh string
+	var refreshAt int64
+	if x.Refresh != nil {
+		x.Refresh.GrantID, refresh, refreshAt = g.ID, x.Refresh.Hash, ms(x.Refresh.CreatedAt)
+	}
 	if db.d.OneTrip {
-		// The usual case in one statement; a refusal goes on to the
-		// transaction below, which finds out why (and revokes on replay).
-		var refresh string
-		var refreshAt int64
-		if rt != nil {
-			rt.GrantID, refresh, refreshAt = g.ID, rt.Hash, ms(rt.CreatedAt)
-		}
-		var n int
-		err := db.w.QueryRowContext(ctx, `WITH c AS (
+		c, inst, err := codeAndInstallation(db.w.QueryRowContext(ctx, `WITH c AS (
 				UPDATE auth_codes SET used_at = $1, grant_id = $2
-				WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
+				WHERE hash = $3 AND used_at IS NULL AND expires_at > $1
+				AND app_id = $4 AND profile = $5 AND (redirect_uri = '' OR redirect_uri = $6) AND challenge = $7
 				AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'
-				RETURNING hash),
+				RETURNING *),
 			g AS (INSERT INTO grants (`+grantCols+`)
-				SELECT $2, $5, $6, $7, $8, $9, $10, NULL FROM c RETURNING id),
+				SELECT $2, $8, app_id, installation_id, scope, $9, $10, NULL FROM c RETURNING id),
 			r AS (INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT $11, id, $12 FROM g WHERE $11 <> '')
-			SELECT count(*) FROM c`,
-			ms(now), g.ID, hash, ms(now), g.Kind, g.AppID, g.InstallationID, list(g.Scope), g.Rotate, ms(g.CreatedAt), refresh, refreshAt).Scan(&n)
-		if err != nil || n == 1 {
-			return err
+			SELECT `+codeColsC+`, `+installationColsI+` FROM c JOIN installations i ON i.id = c.installation_id`,
+			ms(x.Now), g.ID, x.Hash, x.AppID, x.Profile, x.RedirectURI, x.Challenge, g.Kind, g.Rotate, ms(g.CreatedAt),
+			refresh, refreshAt))
+		if err == nil {
+			g.AppID, g.InstallationID, g.Scope = c.AppID, c.InstallationID, c.Scope
+			return c, inst, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, nil, err
 		}
 	}
+	var c *doorway.AuthCode
+	var inst *doorway.Installation
 	var refused error
 	err := db.tx(ctx, func(tx txn) error {
-		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1, grant_id = $2
-			WHERE hash = $3 AND used_at IS NULL AND expires_at > $4
-			AND (SELECT status FROM installations WHERE id = auth_codes.installation_id) <> 'uninstalled'`,
-			ms(now), g.ID, hash, ms(now))
+		var err error
+		c, inst, err = codeAndInstallation(tx.QueryRowContext(ctx, codeRead, x.Hash))
 		if err != nil {
-			return err
+			return db.notFound(err, "authorization code", "…")
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			var used sql.NullInt64
-			var grantID string
-			err := tx.QueryRowContext(ctx, `SELECT used_at, grant_id FROM auth_codes WHERE hash = $1`, hash).Scan(&used, &grantID)
-			if err != nil {
-				return db.notFound(err, "authorization code", "…")
-			}
-			if used.Valid {
-				refused = fmt.Errorf("authorization code was redeemed before; its grant %s is revoked: %w", grantID, store.ErrConflict)
-				_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(now), grantID)
-				return err
-			}
+		switch {
+		case !matches(c, x):
+			refused = fmt.Errorf("authorization code was issued to another client or request: %w", store.ErrMismatch)
+			return nil
+		case !c.UsedAt.IsZero():
+			refused = fmt.Errorf("authorization code was redeemed before; its grant %s is revoked: %w", c.GrantID, store.ErrConflict)
+			_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL`, ms(x.Now), c.GrantID)
+			return err
+		case !x.Now.Before(c.ExpiresAt) || inst.Status == doorway.Uninstalled:
 			refused = fmt.Errorf("authorization code has expired or its installation was uninstalled: %w", store.ErrConflict)
 			return nil
 		}
+		res, err := tx.ExecContext(ctx, `UPDATE auth_codes SET used_at = $1, grant_id = $2 WHERE hash = $3 AND used_at IS NULL`,
+			ms(x.Now), g.ID, x.Hash)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 { // redeemed since the read (PostgreSQL): a replay too
+			refused = fmt.Errorf("authorization code was redeemed concurrently; that grant is revoked: %w", store.ErrConflict)
+			_, err = tx.ExecContext(ctx, `UPDATE grants SET revoked_at = $1
+				WHERE id = (SELECT grant_id FROM auth_codes WHERE hash = $2) AND revoked_at IS NULL`, ms(x.Now), x.Hash)
+			return err
+		}
+		c.UsedAt, c.GrantID = x.Now, g.ID
+		g.AppID, g.InstallationID, g.Scope = c.AppID, c.InstallationID, c.Scope
 		if err := insertGrant(ctx, tx, g); err != nil {
 			return err
 		}
-		if rt != nil {
-			rt.GrantID = g.ID
-			return insertRefresh(ctx, tx, rt)
+		if x.Refresh != nil {
+			return insertRefresh(ctx, tx, x.Refresh)
 		}
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	return refused
+	return c, inst, refused
 }
 
 func (db *DB) RefreshToken(ctx context.Context, hash string) (*doorway.RefreshToken, error) {

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InstallRequestOAuthFields", testRequestOAuthFields},
 		{"ApproveWithCode", testApproveWithCode},
 		{"CodeReplayRevokesGrant", testCodeReplay},
+		{"CodeMismatchWritesNothing", testCodeMismatch},
 		{"CodeExpiredOrUninstalled", testCodeExpired},
 		{"ConcurrentRedeem", testConcurrentRedeem},
 		{"RefreshRotation", testRefreshRotation},

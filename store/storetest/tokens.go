@@ -102,27 +102,89 @@ func testCodeReplay(t *testing.T, s store.Store) {
 	i := newInstalled(t, s)
 	g := codeGrant(i, true)
 	_, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	if rt.GrantID != g.ID {
 		t.Fatalf("refresh token grant = %q, want %q", rt.GrantID, g.ID)
 	}
-	err := s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(3*time.Minute), codeGrant(i, true), nil)
+	err := redeem(ctx, s, secret.Hash(i.code), t0.Add(3*time.Minute), codeGrant(i, true), nil)
 	wantErr(t, err, store.ErrConflict)
 	if !grantRevoked(t, s, g.ID) {
 		t.Fatal("a replayed code left the grant of its first redemption valid")
 	}
-	wantErr(t, s.RedeemCode(ctx, secret.Hash("nope"), t0, codeGrant(i, true), nil), store.ErrNotFound)
+	wantErr(t, redeem(ctx, s, secret.Hash("nope"), t0, codeGrant(i, true), nil), store.ErrNotFound)
+}
+
+// testCodeMismatch: a code presented for another client, endpoint or
+// request is refused with ErrMismatch and returned with its installation,
+// so the caller can say why, and it is left as it was: the right request
+// then redeems it, and the grant gets the code's app, installation and
+// scope. A mismatched replay afterwards revokes nothing.
+func testCodeMismatch(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	i := newInstalled(t, s)
+	hash := secret.Hash(i.code)
+	right := store.Redemption{Hash: hash, Now: t0.Add(2 * time.Minute), AppID: i.app.ID, Profile: doorway.ProfileOAuth2,
+		RedirectURI: "https://app.example/cb", Challenge: "ch"}
+	wrong := []struct {
+		name   string
+		change func(*store.Redemption)
+	}{
+		{"another app", func(x *store.Redemption) { x.AppID = "app_other" }},
+		{"another endpoint", func(x *store.Redemption) { x.Profile = doorway.ProfileWixOAuth }},
+		{"another redirect_uri", func(x *store.Redemption) { x.RedirectURI = "https://app.example/cb/" }},
+		{"no redirect_uri", func(x *store.Redemption) { x.RedirectURI = "" }},
+		{"another challenge", func(x *store.Redemption) { x.Challenge = "cH" }},
+		{"no challenge", func(x *store.Redemption) { x.Challenge = "" }},
+	}
+	mismatch := func(name string, change func(*store.Redemption)) {
+		t.Helper()
+		x := right
+		change(&x)
+		x.Grant = codeGrant(i, true)
+		c, inst, err := s.RedeemCode(ctx, x)
+		if !errors.Is(err, store.ErrMismatch) || c == nil || c.Hash != hash || inst == nil || inst.ID != i.inst.ID {
+			t.Fatalf("%s: RedeemCode = %+v, %+v, %v; want ErrMismatch with the code and its installation", name, c, inst, err)
+		}
+		if _, err := s.Grant(ctx, x.Grant.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: a refused redemption started its grant (err %v)", name, err)
+		}
+	}
+	for _, w := range wrong {
+		mismatch(w.name, w.change)
+	}
+	if c, _, err := s.AuthCode(ctx, hash); err != nil || !c.UsedAt.IsZero() {
+		t.Fatalf("after refused redemptions the code is %+v (err %v), want it unused", c, err)
+	}
+
+	x := right
+	x.Grant = &doorway.Grant{ID: secret.Token("gr_"), Kind: doorway.GrantCode, Rotate: true, CreatedAt: x.Now}
+	_, rt := refresh(x.Now)
+	x.Refresh = rt
+	c, inst, err := s.RedeemCode(ctx, x)
+	must(t, err)
+	if inst.ID != i.inst.ID || c.InstallationID != i.inst.ID || rt.GrantID != x.Grant.ID {
+		t.Fatalf("redemption returned code %+v, installation %s, refresh token's grant %q", c, inst.ID, rt.GrantID)
+	}
+	g, err := s.Grant(ctx, x.Grant.ID)
+	must(t, err)
+	if g.AppID != i.app.ID || g.InstallationID != i.inst.ID || !slices.Equal(g.Scope, []string{"customer_read"}) || !g.Rotate {
+		t.Fatalf("the redemption's grant = %+v, want the code's app, installation and scope", g)
+	}
+	mismatch("a replay by another app", func(x *store.Redemption) { x.AppID = "app_other" })
+	if grantRevoked(t, s, g.ID) {
+		t.Fatal("a mismatched replay revoked the grant")
+	}
 }
 
 func testCodeExpired(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	i := newInstalled(t, s)
-	wantErr(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(11*time.Minute), codeGrant(i, true), nil), store.ErrConflict)
+	wantErr(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(11*time.Minute), codeGrant(i, true), nil), store.ErrConflict)
 
 	j := newInstalledAgain(t, s, i)
 	_, err := s.Uninstall(ctx, j.inst.ID, "", secret.Token("evt_"), t0.Add(2*time.Minute))
 	must(t, err)
-	wantErr(t, s.RedeemCode(ctx, secret.Hash(j.code), t0.Add(3*time.Minute), codeGrant(j, true), nil), store.ErrConflict)
+	wantErr(t, redeem(ctx, s, secret.Hash(j.code), t0.Add(3*time.Minute), codeGrant(j, true), nil), store.ErrConflict)
 }
 
 // newInstalledAgain approves a second install request of the same app and
@@ -147,7 +209,7 @@ func testConcurrentRedeem(t *testing.T, s store.Store) {
 	for range n {
 		wg.Go(func() {
 			_, rt := refresh(t0)
-			err := s.RedeemCode(context.Background(), secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt)
+			err := redeem(context.Background(), s, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -166,6 +228,17 @@ func testConcurrentRedeem(t *testing.T, s store.Store) {
 	}
 }
 
+// redeem redeems the code of hash as the client it was issued to would,
+// with what the store says it was issued for.
+func redeem(ctx context.Context, s store.Store, hash string, now time.Time, g *doorway.Grant, rt *doorway.RefreshToken) error {
+	x := store.Redemption{Hash: hash, Now: now, Grant: g, Refresh: rt}
+	if c, _, err := s.AuthCode(ctx, hash); err == nil {
+		x.AppID, x.Profile, x.RedirectURI, x.Challenge = c.AppID, c.Profile, c.RedirectURI, c.Challenge
+	}
+	_, _, err := s.RedeemCode(ctx, x)
+	return err
+}
+
 func isConflict(err error) bool { return errors.Is(err, store.ErrConflict) }
 
 func testRefreshRotation(t *testing.T, s store.Store) {
@@ -173,7 +246,7 @@ func testRefreshRotation(t *testing.T, s store.Store) {
 	i := newInstalled(t, s)
 	g := codeGrant(i, true)
 	first, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	at := t0.Add(time.Hour)
 	second, rt2 := refresh(at)
 	got, inst, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), AppID: i.app.ID, Now: at, Grace: 10 * time.Second, New: rt2})
@@ -213,7 +286,7 @@ func testRefreshOfAnotherApp(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	i := newInstalled(t, s)
 	first, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
 	other, _ := newApp(t, s, "customer_read")
 	_, next := refresh(t0)
 	_, _, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), AppID: other.ID, Now: t0.Add(time.Hour), Grace: time.Second, New: next})
@@ -238,7 +311,7 @@ func testRefreshNoRotation(t *testing.T, s store.Store) {
 	i := newInstalled(t, s)
 	g := codeGrant(i, false)
 	first, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	for k := range 3 {
 		_, _, err := s.Refresh(ctx, store.RefreshExchange{Hash: secret.Hash(first), Now: t0.Add(time.Duration(k+1) * time.Hour), Grace: time.Second})
 		must(t, err)
@@ -254,7 +327,7 @@ func testConcurrentRefresh(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	i := newInstalled(t, s)
 	first, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), codeGrant(i, true), rt))
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for range 20 {
@@ -282,7 +355,7 @@ func testNoGrantForAnUninstalledInstallation(t *testing.T, s store.Store) {
 	must(t, err)
 	g := codeGrant(i, true)
 	_, rt := refresh(t0)
-	err = s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt)
+	err = redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt)
 	wantErr(t, err, store.ErrConflict)
 	if got, err := s.Grant(ctx, g.ID); err == nil && got.RevokedAt.IsZero() {
 		t.Fatalf("a code redeemed after the uninstall made grant %s, not revoked", g.ID)
@@ -301,7 +374,7 @@ func testUninstall(t *testing.T, s store.Store) {
 	i := newInstalled(t, s)
 	g := codeGrant(i, true)
 	_, rt := refresh(t0)
-	must(t, s.RedeemCode(ctx, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
+	must(t, redeem(ctx, s, secret.Hash(i.code), t0.Add(2*time.Minute), g, rt))
 	at := t0.Add(time.Hour)
 	inst, err := s.Uninstall(ctx, i.inst.ID, i.user.ID, secret.Token("evt_"), at)
 	must(t, err)
