@@ -205,7 +205,8 @@ type Store interface {
 	// in one transaction, each with its install grant (Installation.GrantID,
 	// no expiry, the installation's permissions) and, when EventID is set,
 	// its app.installed event, pending and due at once. ErrConflict: an id,
-	// or an (app, tenant, mode), exists already; nothing is written then.
+	// or an (app, tenant, mode), exists already; ErrNotFound: an app,
+	// version or tenant it names does not exist. Nothing is written then.
 	ImportInstallations(ctx context.Context, items []Import) error
 
 	// Ping checks that the database answers (a node's readiness).

@@ -16,6 +16,9 @@ const importBatch = 50
 // optional events in one transaction, many rows per statement.
 func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) error {
 	return db.bigTx(ctx, func(tx txn) error {
+		if err := importedRefer(ctx, tx, items, db.d.Anonymous); err != nil {
+			return err
+		}
 		for start := 0; start < len(items); start += importBatch {
 			batch := items[start:min(start+importBatch, len(items))]
 			if err := importRows(ctx, tx, batch, db.d.Anonymous); err != nil {
@@ -24,6 +27,71 @@ func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) err
 		}
 		return nil
 	})
+}
+
+// importedRefer checks that the apps, versions and tenants the items name
+// exist. The database does not check these references on PostgreSQL
+// (migration 0007_hot_references), so the import does, the same way on
+// every backend, and names what is missing.
+func importedRefer(ctx context.Context, tx txn, items []store.Import, anonymous bool) error {
+	refs := []struct {
+		table string
+		of    func(doorway.Installation) string
+	}{
+		{"apps", func(i doorway.Installation) string { return i.AppID }},
+		{"app_versions", func(i doorway.Installation) string { return i.VersionID }},
+		{"tenants", func(i doorway.Installation) string { return i.TenantID }},
+	}
+	for _, ref := range refs {
+		seen := map[string]bool{}
+		var ids []string
+		for _, it := range items {
+			if id := ref.of(it.Installation); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+		const chunkSize = 500
+		for start := 0; start < len(ids); start += chunkSize {
+			chunk := ids[start:min(start+chunkSize, len(ids))]
+			var in strings.Builder
+			args := make([]any, len(chunk))
+			for k, id := range chunk {
+				if k > 0 {
+					in.WriteString(", ")
+				}
+				if anonymous {
+					in.WriteByte('?')
+				} else {
+					fmt.Fprintf(&in, "$%d", k+1)
+				}
+				args[k] = id
+			}
+			found, err := tx.Tx.QueryContext(ctx, `SELECT id FROM `+ref.table+` WHERE id IN (`+in.String()+`)`, args...)
+			if err != nil {
+				return err
+			}
+			exists := map[string]bool{}
+			for found.Next() {
+				var id string
+				if err := found.Scan(&id); err != nil {
+					found.Close()
+					return err
+				}
+				exists[id] = true
+			}
+			found.Close()
+			if err := found.Err(); err != nil {
+				return err
+			}
+			for _, id := range chunk {
+				if !exists[id] {
+					return fmt.Errorf("import installations: %s has no row %q: %w", ref.table, id, store.ErrNotFound)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous bool) error {

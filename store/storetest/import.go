@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +86,40 @@ func testImport(t *testing.T, s store.Store) {
 // testImportBesideWrites: imports and small writes made at the same time
 // all land (a store that commits writes together must still take a large
 // one, and those around it).
+// testImportOfUnknownReferences: an import naming an app, version or
+// tenant that does not exist is refused with ErrNotFound naming it, and
+// writes nothing.
+func testImportOfUnknownReferences(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "importer@example.com")
+	app, v := newApp(t, s, "customer_read")
+	tn := newTenant(t, s, "Known", u.ID)
+	item := func(change func(*doorway.Installation)) store.Import {
+		i := doorway.Installation{ID: secret.Token("ins_"), AppID: app.ID, TenantID: tn.ID, Mode: doorway.Live,
+			Status: doorway.Active, VersionID: v.ID, Permissions: []string{"customer_read"}, InstalledBy: u.ID,
+			GrantID: secret.Token("gr_"), CreatedAt: t0, UpdatedAt: t0}
+		change(&i)
+		return store.Import{Installation: i}
+	}
+	for _, c := range []struct {
+		name, missing string
+		change        func(*doorway.Installation)
+	}{
+		{"an unknown app", "app_missing", func(i *doorway.Installation) { i.AppID = "app_missing" }},
+		{"an unknown version", "ver_missing", func(i *doorway.Installation) { i.VersionID = "ver_missing" }},
+		{"an unknown tenant", "tnt_missing", func(i *doorway.Installation) { i.TenantID = "tnt_missing" }},
+	} {
+		good, bad := item(func(*doorway.Installation) {}), item(c.change)
+		err := s.ImportInstallations(ctx, []store.Import{good, bad})
+		if !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), c.missing) {
+			t.Fatalf("import with %s: %v, want ErrNotFound naming %s", c.name, err, c.missing)
+		}
+		if _, err := s.Installation(ctx, good.Installation.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("import with %s wrote the other installation (err %v)", c.name, err)
+		}
+	}
+}
+
 func testImportBesideWrites(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	u := newUser(t, s, "importer@example.com")

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sweep", testSweep},
 		{"RateLimits", testRateLimits},
 		{"Import", testImport},
+		{"ImportOfUnknownReferences", testImportOfUnknownReferences},
 		{"ImportBesideWrites", testImportBesideWrites},
 	}
 	for _, tt := range tests {
