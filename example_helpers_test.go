@@ -49,7 +49,11 @@ func must(err error) {
 	}
 }
 
-var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+var (
+	csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+	// The install pages' forms post under /install/{ref}.
+	installForm = regexp.MustCompile(`<form method="post" action="(/install/[^/"?]+)/`)
+)
 
 // userInstalls plays the user who clicks the install link: sign in, press
 // Install. It returns where the browser is sent back to the app.
@@ -69,8 +73,9 @@ func userInstalls(base, entry string) string {
 		resp.Body.Close()
 		return resp.Header.Get("Location")
 	}
-	page, _ := get(base + entry)
-	_, body := get(base + page)
+	// The install link answers with the first page (here: sign in).
+	_, body := get(base + entry)
+	page := installForm.FindStringSubmatch(body)[1]
 	post(base+page+"/signin", url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]},
 		"email": {"ada@example.com"}, "password": {"correct horse battery"}})
 	_, body = get(base + page)
