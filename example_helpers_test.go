@@ -73,8 +73,12 @@ func userInstalls(base, entry string) string {
 		resp.Body.Close()
 		return resp.Header.Get("Location")
 	}
-	// The install link answers with the first page (here: sign in).
-	_, body := get(base + entry)
+	// The entry answers with the first page (here: sign in), or, when it
+	// used up a single-use token, redirects to it.
+	to, body := get(base + entry)
+	if to != "" {
+		_, body = get(base + to)
+	}
 	page := installForm.FindStringSubmatch(body)[1]
 	post(base+page+"/signin", url.Values{"csrf": {csrfField.FindStringSubmatch(body)[1]},
 		"email": {"ada@example.com"}, "password": {"correct horse battery"}})

@@ -37,6 +37,12 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, start install.Sta
 		s.fail(w, r, err)
 		return
 	}
+	if start.InstallToken != "" {
+		// The entry URL carried a single-use token, now used: the address
+		// bar gets the install's own address, which a reload can open.
+		http.Redirect(w, r, "/install/"+s.Engine.Ref(req), http.StatusSeeOther)
+		return
+	}
 	s.enter(w, r, req)
 }
 
@@ -45,7 +51,8 @@ func (s *Server) start(w http.ResponseWriter, r *http.Request, start install.Sta
 // than with a redirect to /install/{ref}: the person clicking Install sees
 // the page one round trip sooner, and the server answers one request fewer
 // per install. Every form and link of the pages names /install/{ref}, so
-// the steps after it are the same.
+// the steps after it are the same; reloading the entry makes a new,
+// equivalent request (nothing is stored until the decision).
 func (s *Server) enter(w http.ResponseWriter, r *http.Request, req *doorway.InstallRequest) {
 	f := &flow{ref: s.Engine.Ref(req), req: req}
 	if !s.signedIn(w, r, f) {

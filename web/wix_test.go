@@ -202,3 +202,26 @@ func TestWixAdvancedOAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenEntryRedirectsToItsAddress: an entry that uses up a single-use
+// install token answers with a redirect to the install's own address, not
+// with the page, so reloading the page does not replay the used token.
+func TestTokenEntryRedirectsToItsAddress(t *testing.T) {
+	s := testkit.Start(t)
+	m := testkit.Manifest(wixCallback)
+	m.AppURL = "https://app.example/wix/start"
+	app := s.AppManifest(t, m)
+	b := s.Browser(t)
+	lu, _ := url.Parse(b.Get("/market/" + app.App.ID + "/install").Location)
+	entry := "/installer/install?token=" + url.QueryEscape(lu.Query().Get("token")) + "&appId=" + app.App.ID +
+		"&redirectUrl=" + url.QueryEscape(wixCallback)
+	p := b.Get(entry)
+	if p.Status != http.StatusSeeOther || !strings.HasPrefix(p.Location, "/install/") {
+		t.Fatalf("entry with an install token = %d to %q, want 303 to /install/…", p.Status, p.Location)
+	}
+	for range 2 { // the page, then a reload of it
+		if page := b.Get(p.Location); page.Status != http.StatusOK || testkit.InstallPath(page.Body) == "" {
+			t.Fatalf("GET %s = %d, want the install page:\n%.300s", p.Location, page.Status, page.Body)
+		}
+	}
+}

@@ -356,13 +356,17 @@ func InstallPath(body string) string {
 }
 
 // Start opens an install URL, which answers with the first install page in
-// place, and finds the request's /install/{ref} in that page's form.
+// place (or, when it used up a single-use token, redirects to the install's
+// address), and finds the request's /install/{ref} in that page's form.
 func (b *Browser) Start(installURL string) *Flow {
 	b.t.Helper()
 	first := b.Get(installURL)
+	if first.Status == http.StatusSeeOther && strings.HasPrefix(first.Location, "/install/") {
+		first = b.Follow(first)
+	}
 	path := InstallPath(first.Body)
 	if first.Status != http.StatusOK || path == "" {
-		b.t.Fatalf("GET %s = %d (Location %q), want 200 with an install page's form; body:\n%s", installURL, first.Status, first.Location, first.Body)
+		b.t.Fatalf("GET %s = %d (Location %q), want an install page's form; body:\n%s", installURL, first.Status, first.Location, first.Body)
 	}
 	return &Flow{B: b, Path: path, Current: first}
 }
