@@ -305,7 +305,7 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 			Refresh: &doorway.RefreshToken{Hash: secret.TokenKey(refresh), CreatedAt: now}})
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			return nil, unknownCode
+			return nil, unknownCode()
 		case errors.Is(err, store.ErrMismatch):
 			return nil, codeMismatch(code, c, profile, p.Get("redirect_uri"), verifier, now)
 		case errors.Is(err, store.ErrConflict) && code != nil && !now.Before(code.ExpiresAt):
@@ -324,7 +324,14 @@ func (s *Server) authorizationCode(profile doorway.Profile, ttl time.Duration) g
 	}
 }
 
-var unknownCode = invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
+// unknownCode and unknownRefresh are the refusals that do not say whether
+// the credential exists: a new *Error each time, as the token endpoint may
+// rewrite an error it writes.
+func unknownCode() *Error {
+	return invalidGrant("the code is unknown, or was issued to another client or at another endpoint")
+}
+
+func unknownRefresh() *Error { return invalidGrant("the refresh token is unknown") }
 
 func codeExpired(code *doorway.AuthCode) *Error {
 	return invalidGrant(fmt.Sprintf("the code expired at %s; codes live 10 minutes — start the install again", code.ExpiresAt.UTC().Format(time.RFC3339)))
@@ -335,7 +342,7 @@ func codeExpired(code *doorway.AuthCode) *Error {
 func codeMismatch(code *doorway.AuthCode, c *client, profile doorway.Profile, redirectURI, verifier string, now time.Time) *Error {
 	switch {
 	case code.AppID != c.app.ID || code.Profile != profile:
-		return unknownCode
+		return unknownCode()
 	case !now.Before(code.ExpiresAt):
 		return codeExpired(code)
 	case code.RedirectURI != "" && redirectURI != code.RedirectURI:
@@ -376,7 +383,7 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 			// below reads what it needs itself.)
 			rt, err := s.Store.RefreshToken(ctx, hash)
 			if errors.Is(err, store.ErrNotFound) {
-				return nil, invalidGrant("the refresh token is unknown")
+				return nil, unknownRefresh()
 			} else if err != nil {
 				return nil, serverError(err)
 			}
@@ -385,7 +392,7 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 				return nil, serverError(err)
 			}
 			if g.AppID != c.app.ID {
-				return nil, invalidGrant("the refresh token is unknown")
+				return nil, unknownRefresh()
 			}
 			var e *Error
 			if scope, e = narrow(p, g.Scope); e != nil {
@@ -397,7 +404,7 @@ func (s *Server) refreshToken(ttl time.Duration) grantFunc {
 		g, inst, err := s.Store.Refresh(ctx, store.RefreshExchange{Hash: hash, AppID: c.app.ID, Now: now, Grace: s.Grace,
 			New: &doorway.RefreshToken{Hash: secret.TokenKey(next), CreatedAt: now}})
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalidGrant("the refresh token is unknown")
+			return nil, unknownRefresh()
 		} else if errors.Is(err, store.ErrConflict) {
 			return nil, invalidGrant("the refresh token was revoked or already used; reusing a rotated refresh token revokes its grant — install again")
 		} else if err != nil {
