@@ -277,7 +277,10 @@ func (k *Keys) verify(ctx context.Context, token, issuer string) (*Claims, strin
 	if !ok1 || !ok2 || strings.Contains(sig, ".") || len(token) > 8<<10 {
 		return nil, "", ErrInvalid
 	}
-	enc := base64.RawURLEncoding
+	// Strict: Sign writes the one canonical encoding. A lax decoder would
+	// take a token whose last character was edited (its low bits are unused)
+	// as the same token, so one token would have many spellings.
+	enc := base64.RawURLEncoding.Strict()
 	var h struct {
 		Kid string `json:"kid"`
 	}

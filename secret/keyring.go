@@ -82,7 +82,9 @@ func (k *Keyring) Open(sealed, context string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("sealed secret: sealed with master key %s, which is not configured", parts[1])
 	}
-	ct, err := base64.RawURLEncoding.DecodeString(parts[2])
+	// Strict: Seal writes the one canonical encoding, so an edited last
+	// character cannot decode to the same bytes and pass as the original.
+	ct, err := base64.RawURLEncoding.Strict().DecodeString(parts[2])
 	if err != nil {
 		return "", fmt.Errorf("sealed secret: %w", err)
 	}
