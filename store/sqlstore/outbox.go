@@ -77,6 +77,23 @@ const insertAttempt = `INSERT INTO webhook_attempts (event_id, event_type, app_i
 	error, response, latency_us, at, outcome, next_at, dispatcher)
 	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
 
+// RecordInOneTrip is RecordAttempt as one statement (Dialect.OneTrip), from
+// attemptArgs: the event leaves the queue and its attempt is logged. It
+// returns the attempt's id and how many events it updated (0: the lease
+// was lost). Exported for the PostgreSQL test of its plan.
+//
+// The event is found by its key. "delivery || ”" keeps the condition
+// from matching events_due's predicate: PostgreSQL otherwise may walk that
+// index (every pending event) for the one id, because the statistics it
+// last took, between bursts, say the queue is nearly empty. Measured under
+// load with thousands pending: 39 pages and 126 µs a delivery, against 3
+// pages by the key.
+const RecordInOneTrip = `WITH e AS (
+		UPDATE events SET delivery = $11, attempts = attempts + 1, next_attempt_at = $12, lease_owner = '', lease_until = 0
+		WHERE id = $1 AND lease_owner = $13 AND delivery || '' = 'pending' RETURNING id),
+	a AS (` + insertAttempt + `)
+	SELECT (SELECT id FROM a), (SELECT count(*) FROM e)`
+
 func attemptArgs(a *doorway.Attempt) []any {
 	return []any{a.EventID, a.EventType, a.AppID, a.Number, a.URL, a.StatusCode, a.Error, a.Response,
 		a.Latency.Microseconds(), ms(a.At), a.Outcome, ms(a.NextAt), a.Dispatcher}
@@ -89,11 +106,7 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 	}
 	if db.d.OneTrip && a.Outcome != doorway.Disabled {
 		var n int
-		err := db.w.QueryRowContext(ctx, `WITH e AS (
-				UPDATE events SET delivery = $11, attempts = attempts + 1, next_attempt_at = $12, lease_owner = '', lease_until = 0
-				WHERE id = $1 AND lease_owner = $13 AND delivery = 'pending' RETURNING id),
-			a AS (`+insertAttempt+`)
-			SELECT (SELECT id FROM a), (SELECT count(*) FROM e)`, attemptArgs(a)...).Scan(&a.ID, &n)
+		err := db.w.QueryRowContext(ctx, RecordInOneTrip, attemptArgs(a)...).Scan(&a.ID, &n)
 		if err == nil && n == 0 {
 			err = leaseLost()
 		}
@@ -106,7 +119,7 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = $1, attempts = attempts + 1, next_attempt_at = $2,
-			lease_owner = '', lease_until = 0 WHERE id = $3 AND lease_owner = $4 AND delivery = 'pending'`,
+			lease_owner = '', lease_until = 0 WHERE id = $3 AND lease_owner = $4 AND delivery || '' = 'pending'`,
 			a.Outcome, ms(a.NextAt), a.EventID, owner)
 		if err != nil {
 			return err
