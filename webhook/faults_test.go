@@ -191,6 +191,35 @@ func TestGoneThenEnable(t *testing.T) {
 	}
 }
 
+// TestGoneOnAnotherNode: an endpoint that another node disabled (its 410)
+// gets nothing from this node once webhook.OpenFor has passed since this
+// node last found it open; the held-back event is logged as disabled.
+func TestGoneOnAnotherNode(t *testing.T) {
+	s := manual(t)
+	rc := newReceiver(t)
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	first := install(t, s, app.App.ID, "ada@example.com", "")
+	deliverDue(t, s) // this node finds the endpoint open
+	other := &webhook.Dispatcher{Store: s.Store, Secrets: s.Registry, Now: s.Clock.Now, AllowPrivate: true}
+	rc.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(410) })
+	install(t, s, app.App.ID, "bob@example.com", "")
+	if n, err := other.DeliverDue(context.Background()); err != nil || n != 1 {
+		t.Fatalf("the other node delivered %d, %v; want its one event", n, err)
+	}
+	rc.set(nil)
+	if _, err := s.Store.Uninstall(context.Background(), first, "", "evt_gone_elsewhere", s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s.Clock.Advance(webhook.OpenFor)
+	deliverDue(t, s)
+	if got := len(rc.deliveries()); got != 2 {
+		t.Fatalf("the endpoint got %d requests; want 2 (one from each node before the 410)", got)
+	}
+	if a := lastAttempt(t, s, app.App.ID); a.EventID != "evt_gone_elsewhere" || a.Outcome != doorway.Disabled || a.StatusCode != 0 {
+		t.Fatalf("held-back attempt = %+v; want the uninstall event, disabled, not sent", a)
+	}
+}
+
 // TestInOrder: while an installation's first event is failing, its later
 // events wait; another installation's events are not held up.
 func TestInOrder(t *testing.T) {

@@ -72,7 +72,17 @@ type Dispatcher struct {
 	inflight  sync.WaitGroup
 	mu        sync.Mutex
 	endpoints map[string]chan struct{}
+	open      map[string]time.Time // app id + "\x00" + URL → when found not disabled (OpenFor)
 }
+
+// OpenFor is how long a dispatcher trusts that an endpoint is not
+// disabled, as oauth.ClientCacheFor trusts a client: a delivery reads one
+// row fewer. An endpoint this dispatcher disables (it answered 410 Gone)
+// is forgotten at once; one disabled by another node can get deliveries
+// for up to OpenFor more, each answered 410 and logged as disabled. An
+// endpoint found disabled is read again every time, so `doorway webhooks
+// enable` takes effect at once.
+const OpenFor = time.Second
 
 // ResponseExcerpt is how much of an answer the delivery log keeps.
 const ResponseExcerpt = 1024
@@ -251,7 +261,7 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 		d.record(ctx, a)
 		return
 	}
-	if at, err := d.Store.WebhookDisabled(ctx, e.AppID, a.URL); err != nil {
+	if at, err := d.disabledAt(ctx, e.AppID, a.URL); err != nil {
 		d.Logger.Error("webhooks: reading the endpoint", "event", e.ID, "app", e.AppID, "err", err)
 		d.release(e, d.Now().Add(d.Poll))
 		return
@@ -288,6 +298,30 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 	}
 	d.judge(a, resp, err)
 	d.record(ctx, a)
+}
+
+// disabledAt is when the app's endpoint url was disabled, or zero; a zero
+// answer is reused for OpenFor.
+func (d *Dispatcher) disabledAt(ctx context.Context, appID, url string) (time.Time, error) {
+	key, now := appID+"\x00"+url, d.Now()
+	d.mu.Lock()
+	seen, ok := d.open[key]
+	d.mu.Unlock()
+	if ok && now.Sub(seen) >= 0 && now.Sub(seen) < OpenFor {
+		return time.Time{}, nil
+	}
+	at, err := d.Store.WebhookDisabled(ctx, appID, url)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil && at.IsZero() {
+		if d.open == nil || len(d.open) >= 10_000 {
+			d.open = map[string]time.Time{} // a rare reset beats tracking age
+		}
+		d.open[key] = now
+	} else {
+		delete(d.open, key)
+	}
+	return at, err
 }
 
 func (d *Dispatcher) version(ctx context.Context, e *doorway.Event) (*doorway.AppVersion, error) {
@@ -410,6 +444,11 @@ func (d *Dispatcher) record(ctx context.Context, a *doorway.Attempt) {
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 2*time.Second) {
 		err := d.Store.RecordAttempt(ctx, d.Owner, a)
 		if err == nil {
+			if a.Outcome == doorway.Disabled {
+				d.mu.Lock()
+				delete(d.open, a.AppID+"\x00"+a.URL)
+				d.mu.Unlock()
+			}
 			break
 		}
 		if !store.Unavailable(err) || ctx.Err() != nil {
