@@ -387,34 +387,50 @@ func CheckMember(ms []store.Membership, user *doorway.User, tenantID string) err
 	return doorway.Errorf(doorway.EForbidden, "You (%s) are not a member of account %q, so you cannot install apps into it.", user.Email, clip(tenantID))
 }
 
-// Decide approves or denies r on behalf of user and returns the redirect
-// that tells the app. ms are the user's memberships, read with this
-// request's session (identity.SessionUser). tenantID is the tenant the
-// consent page showed; empty means the one r carries (ChooseTenant).
-func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *doorway.User, ms []store.Membership, tenantID string, approve bool) (string, error) {
+// ErrSignedOut is Decide's answer when the browser's session has ended
+// (or it has none): the install page asks it to sign in again.
+var ErrSignedOut = errors.New("install: the deciding browser is signed out")
+
+// Decide approves or denies r for the browser signed in with session (its
+// session cookie) and returns the redirect that tells the app. tenantID is
+// the tenant the consent page showed; empty means the one r carries, or
+// the user's only one.
+//
+// The session and the user's membership of the tenant are checked by the
+// store in the decision's own transaction (store.Decision.Session), not
+// read first: a decision costs one write, and a sign-out or a removed
+// membership that commits first is never overtaken. Only a refusal reads
+// the session, to say why.
+func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, session, tenantID string, approve bool) (string, error) {
+	if session == "" || len(session) > 100 {
+		return "", ErrSignedOut
+	}
+	hash := secret.Hash(session)
 	profile := e.Profiles[r.Profile]
 	if !approve {
 		denied := *r
-		denied.UserID = user.ID
-		if _, err := e.Store.Decide(ctx, store.Decision{Request: &denied, Decision: doorway.Denied, Now: e.Now()}); err != nil {
-			return "", e.decideErr(ctx, r, err)
+		if _, err := e.Store.Decide(ctx, store.Decision{Request: &denied, Decision: doorway.Denied, Now: e.Now(), Session: hash}); err != nil {
+			return "", e.decideErr(ctx, r, hash, "", err)
 		}
 		return profile.Denied(r), nil
 	}
-	if tenantID == "" && r.UserID == user.ID {
-		tenantID = r.TenantID
-	}
-	// Membership is checked here, at the decision (ms were read with
-	// this request's session): it may have been removed since the page
-	// was shown.
-	if tenantID == "" && len(ms) == 1 { // nothing to choose (a form sent without the page's tenant field)
-		tenantID = ms[0].Tenant.ID
-	}
 	if tenantID == "" {
-		return "", e.decided(ctx, r, doorway.Errorf(doorway.EInvalid, "Choose an account before approving."))
-	}
-	if err := CheckMember(ms, user, tenantID); err != nil {
-		return "", e.decided(ctx, r, err)
+		// A form without the page's tenant field: the tenant the user
+		// chose (ChooseTenant), or their only one.
+		_, user, ms, err := e.Store.Session(ctx, hash, e.Now())
+		if errors.Is(err, store.ErrNotFound) {
+			return "", ErrSignedOut
+		} else if err != nil {
+			return "", err
+		}
+		switch {
+		case r.UserID == user.ID && r.TenantID != "":
+			tenantID = r.TenantID
+		case len(ms) == 1:
+			tenantID = ms[0].Tenant.ID
+		default:
+			return "", e.decided(ctx, r, doorway.Errorf(doorway.EInvalid, "Choose an account before approving."))
+		}
 	}
 	secrets, err := e.Secrets.SigningSecrets(ctx, r.AppID)
 	if err != nil {
@@ -422,8 +438,8 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	}
 	now := e.Now()
 	decided := *r
-	decided.UserID, decided.TenantID = user.ID, tenantID
-	d := store.Decision{Request: &decided, Decision: doorway.Approved, Now: now,
+	decided.UserID, decided.TenantID = "", tenantID // the store sets the user: the session's
+	d := store.Decision{Request: &decided, Decision: doorway.Approved, Now: now, Session: hash,
 		InstallationID: secret.ID("ins_"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")}
 	var code string
 	if ci, ok := profile.(CodeIssuer); ok && ci.IssuesCode() {
@@ -444,18 +460,32 @@ func (e *Engine) Decide(ctx context.Context, r *doorway.InstallRequest, user *do
 	}
 	inst, err := e.Store.Decide(ctx, d)
 	if err != nil {
-		return "", e.decideErr(ctx, r, err)
+		return "", e.decideErr(ctx, r, hash, tenantID, err)
 	}
 	return profile.Approved(Approval{Request: &decided, Installation: inst, SigningSecrets: secrets, Code: code, Now: now})
 }
 
 // decideErr explains a decision the store refused: the request was
-// decided already (it says how), or expired meanwhile.
-func (e *Engine) decideErr(ctx context.Context, r *doorway.InstallRequest, err error) error {
-	if !errors.Is(err, store.ErrConflict) {
-		return err
+// decided already (it says how) or expired meanwhile, or the session hash
+// has ended or its user is not a member of tenantID ("" for a denial).
+func (e *Engine) decideErr(ctx context.Context, r *doorway.InstallRequest, hash, tenantID string, err error) error {
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		return e.decided(ctx, r, doorway.Errorf(doorway.EConflict, "This install request has expired. Start a new install from the app."))
+	case errors.Is(err, store.ErrNotFound):
+		_, user, ms, serr := e.Store.Session(ctx, hash, e.Now())
+		switch {
+		case errors.Is(serr, store.ErrNotFound):
+			return e.decided(ctx, r, ErrSignedOut)
+		case serr != nil:
+			return serr
+		case tenantID != "":
+			if merr := CheckMember(ms, user, tenantID); merr != nil {
+				return e.decided(ctx, r, merr)
+			}
+		}
 	}
-	return e.decided(ctx, r, doorway.Errorf(doorway.EConflict, "This install request has expired. Start a new install from the app."))
+	return err
 }
 
 // decided returns why r cannot be decided: that it was decided already,

@@ -82,7 +82,8 @@ type Store interface {
 	// the same transaction, creates or updates the installation for (app,
 	// tenant, mode) with the version's permissions and writes its
 	// app.installed event. ErrConflict: the request was decided already or
-	// has expired at d.Now.
+	// has expired at d.Now. ErrNotFound: d.Session is not live, or its user
+	// is not a member of the tenant (Decision.Session).
 	Decide(ctx context.Context, d Decision) (*doorway.Installation, error)
 
 	Installation(ctx context.Context, id string) (*doorway.Installation, error)
@@ -242,6 +243,14 @@ type Decision struct {
 	// Code, when the profile issues an authorization code: stored in the
 	// same transaction, with its InstallationID filled in.
 	Code *doorway.AuthCode
+	// Session, when set, is the hash of the deciding browser's session:
+	// the decision is made only if that session is live at Now and, for an
+	// approval, its user is a member of Request.TenantID, both read in the
+	// decision's own transaction; Request.UserID is set to that user.
+	// ErrNotFound otherwise, having written nothing. So a decision needs
+	// no read before it, and a sign-out or a removed membership that
+	// commits first is never overtaken. "" takes Request.UserID as given.
+	Session string
 }
 
 // Redemption is one use of an authorization code: what the code must have

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -94,8 +95,14 @@ type flow struct {
 }
 
 // load loads the install request of the URL for this browser, and for a POST
-// checks the form's size and CSRF token.
+// checks the form's size and CSRF token; then the browser's session.
 func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
+	f, ok := s.open(w, r)
+	return f, ok && s.signedIn(w, r, f)
+}
+
+// open is load without the session.
+func (s *Server) open(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 	ref := r.PathValue("ref")
 	req, err := s.Engine.Load(ref, browserHash(r))
 	if err != nil {
@@ -114,8 +121,7 @@ func (s *Server) load(w http.ResponseWriter, r *http.Request) (*flow, bool) {
 			return nil, false
 		}
 	}
-	f := &flow{ref: ref, req: req}
-	return f, s.signedIn(w, r, f)
+	return &flow{ref: ref, req: req}, true
 }
 
 // signedIn reads the browser's session, if any, into f; false when it has
@@ -273,8 +279,11 @@ func (s *Server) chooseTenant(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/install/"+ref, http.StatusSeeOther)
 }
 
+// decide records the Install or Cancel of the consent page. It reads no
+// session: the store checks it, and the user's membership of the tenant,
+// as it writes the decision (install.Engine.Decide).
 func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
-	f, ok := s.loadSignedIn(w, r)
+	f, ok := s.open(w, r)
 	if !ok {
 		return
 	}
@@ -287,7 +296,15 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, doorway.Errorf(doorway.EInvalid, "Press Install or Cancel."))
 		return
 	}
-	target, err := s.Engine.Decide(r.Context(), f.req, f.user, f.member, r.PostForm.Get("tenant"), approve)
+	var session string
+	if c, err := r.Cookie(sessionCookie); err == nil {
+		session = c.Value
+	}
+	target, err := s.Engine.Decide(r.Context(), f.req, session, r.PostForm.Get("tenant"), approve)
+	if errors.Is(err, install.ErrSignedOut) {
+		s.again(w, r, f)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -429,3 +429,50 @@ func TestEntryAnswersWithTheConsentPage(t *testing.T) {
 		t.Fatalf("redirect query = %v, want a code and state again", q)
 	}
 }
+
+// TestDecisionAfterSignOut: the decision reads no session before it writes
+// (the store checks it in the decision's transaction), so a browser that
+// signed out in another tab and then presses Install on the consent page
+// it still shows is asked to sign in again, and nothing is installed until
+// it does.
+func TestDecisionAfterSignOut(t *testing.T) {
+	ctx := context.Background()
+	s := testkit.Start(t)
+	ada := s.User(t, "ada@example.com")
+	acme := s.Tenant(t, "Acme Bakery", ada.Email)
+	app := s.App(t, appCallback)
+	f := s.Browser(t).Start(s.Link(t, app.App.ID, doorway.Live) + "?state=tabs")
+	consent := f.SignIn(ada.Email, testkit.Password)
+	if !strings.Contains(consent.Body, "will be able to") {
+		t.Fatalf("after sign-in, want the consent page:\n%s", consent.Body)
+	}
+	if p := f.Submit("signout", nil); p.Status != http.StatusSeeOther {
+		t.Fatalf("sign-out = %d, want 303; body:\n%s", p.Status, p.Body)
+	}
+	f.Current = consent // the other tab still shows the consent page
+
+	p := f.Decide("approve")
+	if p.Status != http.StatusSeeOther || p.Location != f.Path {
+		t.Fatalf("Install after sign-out = %d to %q, want 303 to the install page %s; body:\n%s", p.Status, p.Location, f.Path, p.Body)
+	}
+	if page := f.B.Follow(p); !strings.Contains(page.Body, `name="password"`) {
+		t.Fatalf("the install page after sign-out should ask to sign in:\n%s", page.Body)
+	}
+	if _, err := s.Store.InstallationFor(ctx, app.App.ID, acme.ID, doorway.Live); err == nil {
+		t.Fatal("an Install pressed after sign-out installed the app")
+	}
+	if p := f.Decide("cancel"); p.Status != http.StatusSeeOther || p.Location != f.Path {
+		t.Fatalf("Cancel after sign-out = %d to %q, want 303 to the install page %s", p.Status, p.Location, f.Path)
+	}
+
+	// Signed in again, the same request is still theirs to decide.
+	f.SignIn(ada.Email, testkit.Password)
+	q := redirectQuery(t, f.Decide("approve"), appCallback)
+	if q.Get("account_id") != acme.ID || q.Get("state") != "tabs" || q.Get("user_id") == "" {
+		t.Fatalf("redirect query = %v, want account_id %s, state tabs and the user", q, acme.ID)
+	}
+	inst, err := s.Store.InstallationFor(ctx, app.App.ID, acme.ID, doorway.Live)
+	if err != nil || inst.InstalledBy != q.Get("user_id") {
+		t.Fatalf("installation = %+v (err %v), want one installed by %s", inst, err, q.Get("user_id"))
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -116,11 +115,23 @@ func floorRequest(base string) func(*worker) error {
 	}
 }
 
-var (
-	installForm = regexp.MustCompile(`<form method="post" action="(/install/[^/"?]+)/`)
-	csrfField   = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	tenantField = regexp.MustCompile(`name="tenant" value="([^"]+)"`)
-)
+// between returns what follows the first before in page up to the next
+// end, or "" when either is missing: how the harness reads the consent
+// page's form. A regular expression with a capture group did the same at
+// ~36 µs an install, a tenth of the harness's CPU in b, all of it taken
+// from the machine the server shares.
+func between(page []byte, before, end string) string {
+	i := bytes.Index(page, []byte(before))
+	if i < 0 {
+		return ""
+	}
+	rest := page[i+len(before):]
+	j := bytes.IndexAny(rest, end)
+	if j <= 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
 
 // install is scenario b: one user's whole install, as a browser and the
 // app's backend make it.
@@ -145,14 +156,15 @@ func (s *scenarios) install(w *worker) error {
 	if err != nil {
 		return err
 	}
-	pg, m, tn := installForm.FindSubmatch(body), csrfField.FindSubmatch(body), tenantField.FindSubmatch(body)
-	if pg == nil || m == nil || tn == nil || !bytes.Contains(body, []byte(`value="approve"`)) {
+	page := between(body, `<form method="post" action="/install/`, `/"?`)
+	csrf, shown := between(body, `name="csrf" value="`, `"`), between(body, `name="tenant" value="`, `"`)
+	if page == "" || csrf == "" || shown == "" || !bytes.Contains(body, []byte(`value="approve"`)) {
 		return fmt.Errorf("authorize did not answer with the consent page: %.300s", body)
 	}
-	page := string(pg[1])
+	page = "/install/" + page
 
 	// 3. They press Install (the form carries the tenant shown).
-	req = form(http.MethodPost, s.url+page+"/decision", url.Values{"csrf": {string(m[1])}, "tenant": {string(tn[1])}, "decision": {"approve"}})
+	req = form(http.MethodPost, s.url+page+"/decision", url.Values{"csrf": {csrf}, "tenant": {shown}, "decision": {"approve"}})
 	req.Header.Set("Cookie", cookies)
 	req.Header.Set("Origin", s.url)
 	req.Header.Set("Sec-Fetch-Site", "same-origin")

@@ -391,12 +391,17 @@ func requestArgs(r *doorway.InstallRequest, d doorway.Decision, now time.Time) [
 		r.BrowserHash, r.UserID, r.TenantID, ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope), d, ms(now)}
 }
 
+// insertInstallation is the INSERT of an approval's installation, whose
+// conflict clause the caller adds.
+const insertInstallation = `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
+		installed_by, event_seq, created_at, updated_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11)`
+
 func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
 	r := d.Request
 	if !d.Now.Before(r.ExpiresAt) {
 		return nil, fmt.Errorf("install request %q expired at %s: %w", r.ID, r.ExpiresAt.UTC().Format(time.RFC3339), store.ErrConflict)
 	}
-	if d.Decision == doorway.Approved && (r.TenantID == "" || r.UserID == "") {
+	if d.Decision == doorway.Approved && (r.TenantID == "" || (r.UserID == "" && d.Session == "")) {
 		return nil, fmt.Errorf("install request %q has no tenant chosen: %w", r.ID, store.ErrConflict)
 	}
 	if db.d.OneTrip && d.Decision == doorway.Approved {
@@ -408,6 +413,13 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 	}
 	var inst *doorway.Installation
 	err := db.tx(ctx, func(tx txn) error {
+		if d.Session != "" {
+			uid, err := decider(ctx, tx, d)
+			if err != nil {
+				return err
+			}
+			r.UserID = uid
+		}
 		res, err := tx.ExecContext(ctx, insertRequest+` ON CONFLICT (id) DO NOTHING`, requestArgs(r, d.Decision, d.Now)...)
 		if err != nil {
 			return err
@@ -428,30 +440,31 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		for i, p := range v.Permissions {
 			perms[i] = p.Permission
 		}
-		// Re-approving a live installation with other permissions is a
-		// permissions change; anything else is an install.
+		// A first install is one INSERT. The app installed in this tenant
+		// before is re-approved: a live installation with other
+		// permissions is a permissions change, anything else an install.
 		eventType := doorway.EventInstalled
-		var oldStatus, oldPerms string
-		err = tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`,
-			r.AppID, r.TenantID, r.Mode).Scan(&oldStatus, &oldPerms)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return err
-		case oldStatus != string(doorway.Uninstalled) && oldPerms != list(perms):
-			eventType = doorway.EventPermissionsChanged
-		}
 		now := ms(d.Now)
-		row := tx.QueryRowContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
-				installed_by, event_seq, created_at, updated_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11)
-			ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
-				status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
-				version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
-				event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id, grant_revoked_at = NULL
-			RETURNING `+installationRead,
-			d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, list(perms), r.UserID, now, now, d.GrantID)
+		args := []any{d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, list(perms), r.UserID, now, now, d.GrantID}
 		var seq int64
-		inst, seq, err = scanInstallation(row)
+		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insertInstallation+`
+			ON CONFLICT (app_id, tenant_id, mode) DO NOTHING RETURNING `+installationRead, args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			var oldStatus, oldPerms string
+			if err := tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`,
+				r.AppID, r.TenantID, r.Mode).Scan(&oldStatus, &oldPerms); err != nil {
+				return err
+			}
+			if oldStatus != string(doorway.Uninstalled) && oldPerms != list(perms) {
+				eventType = doorway.EventPermissionsChanged
+			}
+			inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insertInstallation+`
+				ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
+					status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
+					version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
+					event_seq = installations.event_seq + 1, updated_at = excluded.updated_at, grant_id = excluded.grant_id, grant_revoked_at = NULL
+				RETURNING `+installationRead, args...))
+		}
 		if err != nil {
 			return err
 		}
@@ -474,9 +487,29 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 	return inst, err
 }
 
+// decider returns the user of d.Session if that session is live at d.Now
+// and, for an approval, the user is a member of the request's tenant
+// (store.Decision.Session).
+func decider(ctx context.Context, tx txn, d store.Decision) (string, error) {
+	tenant := ""
+	if d.Decision == doorway.Approved {
+		tenant = d.Request.TenantID
+	}
+	var uid string
+	err := tx.QueryRowContext(ctx, `SELECT s.user_id FROM sessions s WHERE s.hash = $1 AND s.expires_at > $2
+		AND (CAST($3 AS TEXT) = '' OR EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = $3))`,
+		d.Session, ms(d.Now), tenant).Scan(&uid)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("the session deciding install request %q has ended, or its user is not a member of tenant %q: %w",
+			d.Request.ID, tenant, store.ErrNotFound)
+	}
+	return uid, err
+}
+
 // approveInOneTrip is Decide's approval as one statement (Dialect.OneTrip):
 // the same writes as the transaction of Decide. It returns nil, nil when
-// the request was not approved (decided already, or its version is gone),
+// the request was not approved (decided already, its version is gone, or
+// the deciding session has ended or is not a member of the tenant),
 // having changed nothing.
 func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
 	r := d.Request
@@ -495,9 +528,14 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 		code = *d.Code
 	}
 	now := ms(d.Now)
-	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH r AS (
+	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH who AS (
+			SELECT CAST($3 AS TEXT) AS user_id WHERE CAST($35 AS TEXT) = ''
+			UNION ALL
+			SELECT s.user_id FROM sessions s WHERE s.hash = $35 AND s.expires_at > $1
+				AND EXISTS (SELECT 1 FROM memberships m WHERE m.user_id = s.user_id AND m.tenant_id = $4)),
+		r AS (
 			INSERT INTO install_requests (`+requestCols+`)
-			VALUES ($5, $24, $25, $6, $26, $27, $28, $29, $30, $3, $4, $31, $32, $33, $34, $2, $1)
+			SELECT $5, $24, $25, $6, $26, $27, $28, $29, $30, who.user_id, $4, $31, $32, $33, $34, $2, $1 FROM who
 			ON CONFLICT (id) DO NOTHING
 			RETURNING app_id, version_id, mode, user_id, tenant_id, state),
 		old AS (
@@ -529,13 +567,14 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 		code.Hash, code.Profile, code.AppID, code.RedirectURI, code.Challenge, list(code.Scope), ms(code.CreatedAt), ms(code.ExpiresAt),
 		d.EventID, doorway.EventPermissionsChanged, doorway.EventInstalled,
 		r.Profile, r.AppID, r.Mode, r.RedirectURI, r.State, r.HasState, r.BrowserHash,
-		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope)))
+		ms(r.CreatedAt), ms(r.ExpiresAt), r.CodeChallenge, nullList(r.Scope), d.Session))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	r.UserID = inst.InstalledBy
 	if d.Code != nil {
 		d.Code.InstallationID = inst.ID
 	}

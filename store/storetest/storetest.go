@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"DecideNamesTheTenant", testDecideNamesTheTenant},
 		{"DecideOnce", testDecideOnce},
 		{"DecideExpired", testDecideExpired},
+		{"DecideChecksTheSession", testDecideChecksTheSession},
 		{"DenyCreatesNothing", testDeny},
 		{"ReinstallKeepsInstanceID", testReinstall},
 		{"ConcurrentApprove", testConcurrentApprove},
@@ -439,6 +440,81 @@ func testDecideExpired(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrConflict)
 	_, err = approve(s, f.req, f.req.ExpiresAt.Add(-time.Millisecond))
 	must(t, err)
+}
+
+// testDecideChecksTheSession: a decision made with the browser's session
+// (Decision.Session) is refused, writing nothing, when the session has
+// ended or its user is not a member of the tenant; otherwise it is the
+// session's user's.
+func testDecideChecksTheSession(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	f := newFixture(t, s)
+	sess := &doorway.Session{Hash: secret.Hash("ada's browser"), UserID: f.user.ID, CreatedAt: t0, ExpiresAt: t0.Add(time.Hour)}
+	must(t, s.CreateSession(ctx, sess))
+	short := &doorway.Session{Hash: secret.Hash("ada's other browser"), UserID: f.user.ID, CreatedAt: t0, ExpiresAt: t0.Add(5 * time.Minute)}
+	must(t, s.CreateSession(ctx, short))
+	eve := newUser(t, s, "eve@example.com")
+	evesShop := newTenant(t, s, "Eve's Shop", eve.ID)
+	decide := func(r *doorway.InstallRequest, d doorway.Decision, session string, at time.Time) (*doorway.Installation, error) {
+		return s.Decide(ctx, store.Decision{Request: r, Decision: d, Now: at, Session: session,
+			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
+	}
+	// The request names no user: the session says who decides.
+	r := newRequest(f.app, "st-1", "", f.tenant.ID)
+	refused := []struct {
+		name    string
+		tenant  string
+		session string
+		at      time.Time
+	}{
+		{"a session that never was", f.tenant.ID, secret.Hash("forged"), t0.Add(time.Minute)},
+		{"an expired session", f.tenant.ID, short.Hash, short.ExpiresAt},
+		{"a tenant the user is not a member of", evesShop.ID, sess.Hash, t0.Add(time.Minute)},
+		{"a tenant that does not exist", "tnt_nope", sess.Hash, t0.Add(time.Minute)},
+	}
+	for _, c := range refused {
+		other := *r
+		other.TenantID = c.tenant
+		if _, err := decide(&other, doorway.Approved, c.session, c.at); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("approval with %s: error = %v, want ErrNotFound", c.name, err)
+		}
+	}
+	if _, err := decide(r, doorway.Denied, secret.Hash("forged"), t0.Add(time.Minute)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("denial with a session that never was: error = %v, want ErrNotFound", err)
+	}
+	if _, err := s.InstallationFor(ctx, f.app.ID, f.tenant.ID, doorway.Live); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused decision installed: %v", err)
+	}
+	if _, err := s.InstallRequest(ctx, r.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a refused decision was recorded: %v", err)
+	}
+
+	// Refusals wrote nothing, so the request is still the user's to decide.
+	inst, err := decide(r, doorway.Approved, sess.Hash, t0.Add(time.Minute))
+	must(t, err)
+	if r.UserID != f.user.ID || inst.InstalledBy != f.user.ID || inst.TenantID != f.tenant.ID {
+		t.Fatalf("approved by %q, installed by %q into %q; want the session's user %q into %q",
+			r.UserID, inst.InstalledBy, inst.TenantID, f.user.ID, f.tenant.ID)
+	}
+	done, err := s.InstallRequest(ctx, r.ID)
+	must(t, err)
+	if done.UserID != f.user.ID || done.Decision != doorway.Approved {
+		t.Fatalf("decided request = %+v, want approved by %s", done, f.user.ID)
+	}
+	events, err := s.Events(ctx, inst.ID)
+	must(t, err)
+	if len(events) != 1 || events[0].UserID != f.user.ID {
+		t.Fatalf("events = %+v, want one by %s", events, f.user.ID)
+	}
+
+	// A denial needs a live session, not a membership.
+	denied := newRequest(f.app, "st-2", "", evesShop.ID)
+	if _, err := decide(denied, doorway.Denied, sess.Hash, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if denied.UserID != f.user.ID {
+		t.Fatalf("denied by %q, want the session's user %q", denied.UserID, f.user.ID)
+	}
 }
 
 func testDeny(t *testing.T, s store.Store) {
