@@ -10,13 +10,15 @@ import (
 	"testing"
 
 	"github.com/doorwayhq/doorway/store/sqlmigrate"
+	"github.com/doorwayhq/doorway/store/sqlstore"
 )
 
 // TestRebuiltTablesKeepTheirRows upgrades a database written by the schema
 // before 0006_without_rowid (every table that migration rebuilds holds a
 // row) and checks that every row, value for value, and every reference
 // between them survive, and that the rebuilt tables are WITHOUT ROWID; and
-// that 0007_grant_revoked copies a revoked install grant's time.
+// that 0007_grant_revoked copies a revoked install grant's time, and its
+// triggers outlive 0008's rebuild of installations.
 func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "doorway.db")
@@ -88,6 +90,14 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	}
 	if got := dump(t, db, tables); !slices.Equal(got, want) {
 		t.Errorf("rows changed by the upgrade:\n got %v\nwant %v", got, want)
+	}
+	// The grants' triggers survive the rebuild of installations (0008).
+	var revoked sql.NullInt64
+	if _, err := db.ExecContext(ctx, `UPDATE grants SET revoked_at = 30 WHERE id = 'gr_1'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRowContext(ctx, `SELECT grant_revoked_at FROM installations WHERE id = 'ins_1'`).Scan(&revoked); err != nil || revoked.Int64 != 30 {
+		t.Errorf("after revoking its grant, installation ins_1's grant_revoked_at = %v (err %v), want 30", revoked, err)
 	}
 	var problems []string
 	fk, err := db.QueryContext(ctx, `PRAGMA foreign_key_check`)
@@ -179,4 +189,53 @@ func dump(t *testing.T, db *sql.DB, tables []string) []string {
 		rows.Close()
 	}
 	return out
+}
+
+// TestInstallationPlans: an app's installations are paged through
+// installations_app in id order, not read and sorted whole (0008); the
+// tenant's listing and an (app, tenant, mode) lookup use the unique key,
+// which starts with the tenant.
+func TestInstallationPlans(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "doorway.db")
+	if _, err := Migrate(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	plans := []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"an app's page", sqlstore.AppInstallationsPage, []any{"app_1", "", 100},
+			"USING INDEX installations_app (app_id=? AND id>?)"},
+		{"a tenant's listing", `SELECT id FROM installations WHERE tenant_id = $1 AND status <> 'uninstalled'`, []any{"ten_1"},
+			"USING INDEX sqlite_autoindex_installations_2 (tenant_id=?)"},
+		{"an app in a tenant", `SELECT id FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`, []any{"app_1", "ten_1", "live"},
+			"USING INDEX sqlite_autoindex_installations_2 (tenant_id=? AND app_id=? AND mode=?)"},
+	}
+	for _, p := range plans {
+		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+p.query, p.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		text := strings.Join(plan, "\n")
+		if !strings.Contains(text, p.want) || strings.Contains(text, "TEMP B-TREE") {
+			t.Errorf("%s: plan\n%s\nwant %q and no sort", p.name, text, p.want)
+		}
+	}
 }

@@ -56,9 +56,14 @@ func insertEvent(ctx context.Context, tx txn, id, typ string, inst *doorway.Inst
 	return err
 }
 
+// AppInstallationsPage is the statement of Installations: a page of an
+// app's installations in id order, which installations_app (app_id, id)
+// gives without reading or sorting the rest of them (migrations 0008).
+const AppInstallationsPage = `SELECT ` + installationRead + ` FROM installations
+		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`
+
 func (db *DB) Installations(ctx context.Context, appID, after string, limit int) ([]doorway.Installation, error) {
-	return db.installations(ctx, `SELECT `+installationRead+` FROM installations
-		WHERE app_id = $1 AND id > $2 ORDER BY id LIMIT $3`, appID, after, limit)
+	return db.installations(ctx, AppInstallationsPage, appID, after, limit)
 }
 
 func (db *DB) TenantInstallations(ctx context.Context, tenantID string) ([]doorway.Installation, error) {
