@@ -574,7 +574,9 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 	if err != nil {
 		return nil, err
 	}
-	r.UserID = inst.InstalledBy
+	if d.Session != "" {
+		r.UserID = inst.InstalledBy // the session's user (store.Decision.Session)
+	}
 	if d.Code != nil {
 		d.Code.InstallationID = inst.ID
 	}
