@@ -134,24 +134,32 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	}
 }
 
-// TestMigrationThatBreaksAReferenceIsUndone: migrations run with foreign
-// keys off (a table rebuild needs it), so the check after each one is what
-// stops a migration that leaves a row pointing nowhere.
-func TestMigrationThatBreaksAReferenceIsUndone(t *testing.T) {
-	ctx := context.Background()
+// migrated is a new database with every migration applied, closed when
+// the test ends.
+func migrated(t *testing.T) *sql.DB {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "doorway.db")
-	if _, err := Migrate(ctx, path); err != nil {
+	if _, err := Migrate(context.Background(), path); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// TestMigrationThatBreaksAReferenceIsUndone: migrations run with foreign
+// keys off (a table rebuild needs it), so the check after each one is what
+// stops a migration that leaves a row pointing nowhere.
+func TestMigrationThatBreaksAReferenceIsUndone(t *testing.T) {
+	ctx := context.Background()
+	db := migrated(t)
 	db.SetMaxOpenConns(1)
 	bad := sqlmigrate.Migration{Version: 9999, Name: "9999_bad.sql",
 		SQL: `INSERT INTO sessions (hash, user_id, created_at, expires_at) VALUES ('h', 'usr_missing', 1, 2)`}
-	_, err = sqlmigrate.Up(ctx, db, []sqlmigrate.Migration{bad}, sqlmigrate.Options{Check: foreignKeyCheck})
+	_, err := sqlmigrate.Up(ctx, db, []sqlmigrate.Migration{bad}, sqlmigrate.Options{Check: foreignKeyCheck})
 	if err == nil || !strings.Contains(err.Error(), "9999_bad.sql") || !strings.Contains(err.Error(), "sessions refers to a row of users") {
 		t.Fatalf("err %v, want the migration named and the broken reference (sessions → users)", err)
 	}
@@ -197,15 +205,7 @@ func dump(t *testing.T, db *sql.DB, tables []string) []string {
 // which starts with the tenant.
 func TestInstallationPlans(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "doorway.db")
-	if _, err := Migrate(ctx, path); err != nil {
-		t.Fatal(err)
-	}
-	db, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := migrated(t)
 	plans := []struct {
 		name, query string
 		args        []any
