@@ -230,15 +230,28 @@ A node refuses to start on a schema newer than it knows: finish the upgrade
 rather than restarting old nodes.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			applied, err := m.Migrate(cmd.Context())
+			// A line before each migration and one after it, with how long
+			// it took: rebuilding a table of a million installations takes
+			// tens of seconds.
+			out := cmd.OutOrStdout()
+			var current string
+			var began time.Time
+			finished := func() {
+				if current != "" {
+					fmt.Fprintf(out, "applied %s in %s\n", current, time.Since(began).Round(time.Millisecond))
+				}
+			}
+			applied, err := m.Migrate(cmd.Context(), func(name string) {
+				finished()
+				current, began = name, time.Now()
+				fmt.Fprintf(out, "applying %s …\n", name)
+			})
 			if err != nil {
 				return err
 			}
+			finished()
 			if len(applied) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s is up to date.\n", postgres.Redact(m.DB))
-			}
-			for _, name := range applied {
-				fmt.Fprintf(cmd.OutOrStdout(), "applied %s\n", name)
+				fmt.Fprintf(out, "%s is up to date.\n", postgres.Redact(m.DB))
 			}
 			return nil
 		},

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/doorwayhq/doorway/internal/cli"
+	"github.com/doorwayhq/doorway/internal/testkit"
 )
 
 // run runs the doorway command line in-process against db.
@@ -102,6 +103,30 @@ func TestCLIScriptedSetup(t *testing.T) {
 	fi, err := os.Stat(db + ".key")
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("master key file: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+}
+
+// TestCLIMigrateSaysWhatRuns: doorway migrate names each migration before
+// it runs and says how long it took; run again, it has nothing to do.
+func TestCLIMigrateSaysWhatRuns(t *testing.T) {
+	db := testkit.Database(t)
+	out, err := run(t, "", "migrate", "--db", db)
+	if err != nil {
+		t.Fatalf("doorway migrate: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 2 || len(lines)%2 != 0 || lines[0] != "applying 0001_init.sql …" {
+		t.Fatalf("doorway migrate printed:\n%s\nwant \"applying 0001_init.sql …\" first, then a line after each migration", out)
+	}
+	for i := 0; i < len(lines); i += 2 {
+		name, ok := strings.CutPrefix(lines[i], "applying ")
+		name, ok2 := strings.CutSuffix(name, " …")
+		if !ok || !ok2 || !strings.HasPrefix(lines[i+1], "applied "+name+" in ") {
+			t.Fatalf("doorway migrate printed %q then %q; want \"applying NAME …\" then \"applied NAME in DURATION\"", lines[i], lines[i+1])
+		}
+	}
+	if out, err := run(t, "", "migrate", "--db", db); err != nil || !strings.HasSuffix(out, " is up to date.\n") || strings.Contains(out, "applying") {
+		t.Fatalf("second doorway migrate = %q, %v; want only that the database is up to date", out, err)
 	}
 }
 

@@ -24,6 +24,10 @@ func TestRequestLogReachesTheOutput(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
+	// A new database: its schema is created in one logged step.
+	if got := strings.Count(out.String(), `msg="creating the database schema"`); got != 1 || strings.Contains(out.String(), "applying database migration") {
+		t.Errorf("start on a new database logged the schema %d times (want once, and no migration one by one):\n%s", got, out.String())
+	}
 	get("/healthz")
 	deadline := time.Now().Add(2 * time.Second)
 	for !strings.Contains(out.String(), "path=/healthz status=200") {

@@ -140,18 +140,31 @@ func (m *Main) Open(ctx context.Context) error {
 }
 
 func (m *Main) openStore(ctx context.Context) (store.Store, error) {
-	if postgres.IsURL(m.DB) {
-		return postgres.Open(ctx, m.DB, postgres.Options{MaxConns: m.DBMaxConns})
+	// A migration that rebuilds a large table takes a while at start:
+	// say which one runs, so a node that is slow to come up explains why.
+	// A new database gets its whole schema, which is one line.
+	fresh := false
+	migrating := func(name string) {
+		if strings.HasPrefix(name, "0001_") {
+			fresh = true
+			m.Logger.Info("creating the database schema")
+		} else if !fresh {
+			m.Logger.Info("applying database migration", "migration", name)
+		}
 	}
-	return sqlite.Open(ctx, m.DB, sqlite.Options{Synchronous: strings.ToUpper(m.SQLiteSync)})
+	if postgres.IsURL(m.DB) {
+		return postgres.Open(ctx, m.DB, postgres.Options{MaxConns: m.DBMaxConns, Migrating: migrating})
+	}
+	return sqlite.Open(ctx, m.DB, sqlite.Options{Synchronous: strings.ToUpper(m.SQLiteSync), Migrating: migrating})
 }
 
-// Migrate brings the schema of m.DB up to date and names what it applied.
-func (m *Main) Migrate(ctx context.Context) ([]string, error) {
+// Migrate brings the schema of m.DB up to date and names what it applied;
+// starting, if not nil, is told each migration's name before it runs.
+func (m *Main) Migrate(ctx context.Context, starting func(name string)) ([]string, error) {
 	if postgres.IsURL(m.DB) {
-		return postgres.Migrate(ctx, m.DB)
+		return postgres.Migrate(ctx, m.DB, starting)
 	}
-	return sqlite.Migrate(ctx, m.DB)
+	return sqlite.Migrate(ctx, m.DB, starting)
 }
 
 func (m *Main) masterKey() ([]byte, error) {
@@ -297,3 +310,12 @@ func (m *Main) close() error {
 
 // discardLogger is for commands whose output is for scripts.
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Handler is what Run serves: every route with its middleware, for an
+// in-process benchmark. Nil before Run.
+func (m *Main) Handler() http.Handler {
+	if m.srv == nil {
+		return nil
+	}
+	return m.srv.Handler
+}

@@ -57,7 +57,7 @@ func TestClaimWalksTheQueueInOrder(t *testing.T) {
 func staleQueue(t *testing.T) (*sql.Tx, int64) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	if _, err := Migrate(ctx, url); err != nil {
+	if _, err := Migrate(ctx, url, nil); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("pgx", url)

@@ -43,6 +43,9 @@ type Options struct {
 	// MaxConns caps the node's connections (default 10). The database's
 	// max_connections must cover MaxConns × nodes plus the operator's own.
 	MaxConns int
+	// Migrating, if set, is told the name of each migration just before
+	// Open applies it.
+	Migrating func(name string)
 }
 
 // IsURL reports whether dsn names a PostgreSQL database rather than a
@@ -61,7 +64,7 @@ func Open(ctx context.Context, url string, opt Options) (*sqlstore.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := migrate(ctx, db); err != nil {
+	if _, err := migrate(ctx, db, opt.Migrating); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -69,14 +72,15 @@ func Open(ctx context.Context, url string, opt Options) (*sqlstore.DB, error) {
 }
 
 // Migrate applies pending migrations and returns their names, for
-// `doorway migrate`.
-func Migrate(ctx context.Context, url string) ([]string, error) {
+// `doorway migrate`; starting, if not nil, is told each migration's name
+// before it runs.
+func Migrate(ctx context.Context, url string, starting func(name string)) ([]string, error) {
 	db, err := connect(ctx, url, Options{MaxConns: 1})
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	return migrate(ctx, db)
+	return migrate(ctx, db, starting)
 }
 
 func connect(ctx context.Context, url string, opt Options) (*sql.DB, error) {
@@ -103,12 +107,12 @@ func connect(ctx context.Context, url string, opt Options) (*sql.DB, error) {
 	return db, nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) ([]string, error) {
+func migrate(ctx context.Context, db *sql.DB, starting func(name string)) ([]string, error) {
 	ms, err := sqlmigrate.Load(migrations, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	applied, err := sqlmigrate.Up(ctx, db, ms, sqlmigrate.Options{Lock: lock})
+	applied, err := sqlmigrate.Up(ctx, db, ms, sqlmigrate.Options{Lock: lock, Starting: starting})
 	if err != nil {
 		return applied, fmt.Errorf("migrate postgres database: %w", err)
 	}

@@ -30,11 +30,11 @@ func TestConformance(t *testing.T) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	url := pgtest.URL(t)
-	applied, err := postgres.Migrate(context.Background(), url)
+	applied, err := postgres.Migrate(context.Background(), url, nil)
 	if err != nil || len(applied) == 0 {
 		t.Fatalf("first migrate applied %v, err %v; want the initial migration", applied, err)
 	}
-	applied, err = postgres.Migrate(context.Background(), url)
+	applied, err = postgres.Migrate(context.Background(), url, nil)
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("second migrate applied %v, err %v; want nothing", applied, err)
 	}
@@ -47,7 +47,7 @@ func TestMigrateIsIdempotent(t *testing.T) {
 func TestSchemaMatchesSQLite(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.URL(t)
-	if _, err := postgres.Migrate(ctx, url); err != nil {
+	if _, err := postgres.Migrate(ctx, url, nil); err != nil {
 		t.Fatal(err)
 	}
 	pg, err := sql.Open("pgx", url)
@@ -59,7 +59,7 @@ func TestSchemaMatchesSQLite(t *testing.T) {
 		WHERE table_schema = current_schema() AND column_name <> 'rowid'`)
 
 	path := filepath.Join(t.TempDir(), "doorway.db")
-	if _, err := sqlite.Migrate(ctx, path); err != nil {
+	if _, err := sqlite.Migrate(ctx, path, nil); err != nil {
 		t.Fatal(err)
 	}
 	lt, err := sql.Open("sqlite", path)

@@ -46,8 +46,16 @@ func TestGrantRevokedIsCopiedOnUpgrade(t *testing.T) {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
-	if _, err := migrate(ctx, db); err != nil {
+	var ran []string
+	if _, err := migrate(ctx, db, func(name string) { ran = append(ran, name) }); err != nil {
 		t.Fatal(err)
+	}
+	var pending []string
+	for _, m := range all[before:] {
+		pending = append(pending, m.Name)
+	}
+	if !slices.Equal(ran, pending) {
+		t.Fatalf("migrate said it was starting %v; want the pending migrations %v, in order", ran, pending)
 	}
 	got := map[string]sql.NullInt64{}
 	rows, err := db.QueryContext(ctx, `SELECT id, grant_revoked_at FROM installations`)

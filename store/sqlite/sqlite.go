@@ -59,6 +59,9 @@ var migrations embed.FS
 // Options tune Open.
 type Options struct {
 	Synchronous string // "NORMAL" (default) or "FULL"
+	// Migrating, if set, is told the name of each migration just before
+	// Open applies it.
+	Migrating func(name string)
 }
 
 // Open opens (creating if needed) the database at path and brings its
@@ -73,7 +76,7 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	}
 	// Migrations run first, on a connection of their own (see migrate),
 	// which also creates the file and the WAL before any reader opens it.
-	if _, err := migrate(ctx, path); err != nil {
+	if _, err := migrate(ctx, path, opt.Migrating); err != nil {
 		return nil, fmt.Errorf("migrate sqlite database %s: %w", path, err)
 	}
 	q := url.Values{}
@@ -159,8 +162,9 @@ func checkpoint(c *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
 
 // Migrate applies pending migrations and returns their names; Open does
 // this too, so this is for `doorway migrate`, which reports what it did.
-func Migrate(ctx context.Context, path string) ([]string, error) {
-	return migrate(ctx, path)
+// starting, if not nil, is told each migration's name before it runs.
+func Migrate(ctx context.Context, path string, starting func(name string)) ([]string, error) {
+	return migrate(ctx, path, starting)
 }
 
 // migrate runs the migrations on a connection with foreign keys off:
@@ -170,7 +174,7 @@ func Migrate(ctx context.Context, path string) ([]string, error) {
 // What the foreign keys would have caught is checked after each migration
 // instead, in its transaction: a migration that breaks a reference is
 // undone.
-func migrate(ctx context.Context, path string) ([]string, error) {
+func migrate(ctx context.Context, path string, starting func(name string)) ([]string, error) {
 	m, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(0)&_txlock=immediate")
 	if err != nil {
 		return nil, err
@@ -181,7 +185,7 @@ func migrate(ctx context.Context, path string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqlmigrate.Up(ctx, m, ms, sqlmigrate.Options{Check: foreignKeyCheck})
+	return sqlmigrate.Up(ctx, m, ms, sqlmigrate.Options{Check: foreignKeyCheck, Starting: starting})
 }
 
 // foreignKeyCheck reports the first row whose reference is broken.

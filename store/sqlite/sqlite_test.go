@@ -29,11 +29,11 @@ func TestConformance(t *testing.T) {
 
 func TestMigrateIsIdempotent(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "doorway.db")
-	applied, err := sqlite.Migrate(context.Background(), path)
+	applied, err := sqlite.Migrate(context.Background(), path, nil)
 	if err != nil || len(applied) == 0 {
 		t.Fatalf("first migrate applied %v, err %v; want the initial migration", applied, err)
 	}
-	applied, err = sqlite.Migrate(context.Background(), path)
+	applied, err = sqlite.Migrate(context.Background(), path, nil)
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("second migrate applied %v, err %v; want nothing", applied, err)
 	}

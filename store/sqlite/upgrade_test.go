@@ -139,7 +139,7 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 func migrated(t *testing.T) *sql.DB {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "doorway.db")
-	if _, err := Migrate(context.Background(), path); err != nil {
+	if _, err := Migrate(context.Background(), path, nil); err != nil {
 		t.Fatal(err)
 	}
 	db, err := sql.Open("sqlite", "file:"+path)

@@ -69,6 +69,11 @@ type Options struct {
 	Check func(ctx context.Context, tx *sql.Tx) error
 	// Now stamps applied_at; nil is time.Now.
 	Now func() time.Time
+	// Starting, if set, is told the name of each migration this database
+	// has not seen, just before it runs: a rebuild of a large table takes
+	// a while (tens of seconds for a million installations), and whoever
+	// waits for it should know what they are waiting for.
+	Starting func(name string)
 }
 
 // Up applies the migrations db has not seen and returns their names.
@@ -132,6 +137,9 @@ func apply(ctx context.Context, db *sql.DB, m Migration, o Options) (bool, error
 		}
 		if n > 0 {
 			return nil
+		}
+		if o.Starting != nil {
+			o.Starting(m.Name)
 		}
 		if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
 			return err
