@@ -1,7 +1,7 @@
 # Doorway. `make test` is what CI runs (through .ci/run).
 GO ?= go
 
-.PHONY: build demo test bench bench-quick bench-webhook lint vet staticcheck fmt-check
+.PHONY: build demo test bench bench-quick bench-webhook bench-token lint vet staticcheck fmt-check
 
 build:
 	$(GO) build -o bin/doorway ./cmd/doorway
@@ -35,6 +35,11 @@ bench-quick:
 # The webhook dispatcher's Go benchmarks, against a plain POST yardstick.
 bench-webhook:
 	$(GO) test -run '^$$' -bench . -benchtime 2000x -count 3 ./webhook/
+
+# Scenario a's handler in-process (no network, real SQLite), against a
+# hello-world form handler in the same run: where a handler change moves a.
+bench-token:
+	$(GO) test -run '^$$' -bench 'InstanceToken|HelloForm' -benchtime 20000x -count 3 ./oauth/
 
 vet:
 	$(GO) vet ./...

@@ -33,7 +33,7 @@ type setup struct {
 	conf *oauth2.Config
 }
 
-func newSetup(t *testing.T) setup {
+func newSetup(t testing.TB) setup {
 	s := testkit.Start(t)
 	s.User(t, "ada@example.com")
 	s.Tenant(t, "Acme Bakery", "ada@example.com")

@@ -61,8 +61,20 @@ type Server struct {
 
 // Mount adds the endpoints to mux.
 func (s *Server) Mount(mux *http.ServeMux) {
-	mux.HandleFunc("POST /oauth2/token", s.token)
-	mux.HandleFunc("POST /oauth/access", s.wixAccess)
+	// POST /oauth2/token: RFC 6749's grants.
+	token := map[string]grantFunc{
+		"authorization_code": s.authorizationCode(doorway.ProfileOAuth2, s.TokenTTL),
+		"refresh_token":      s.refreshToken(s.TokenTTL),
+		"client_credentials": s.clientCredentials,
+	}
+	// POST /oauth/access, Wix's advanced OAuth exchange: the same grants,
+	// with 5-minute access tokens and a refresh token that does not rotate.
+	wix := map[string]grantFunc{
+		"authorization_code": s.authorizationCode(doorway.ProfileWixOAuth, WixAccessTokenTTL),
+		"refresh_token":      s.refreshToken(WixAccessTokenTTL),
+	}
+	mux.HandleFunc("POST /oauth2/token", func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, token) })
+	mux.HandleFunc("POST /oauth/access", func(w http.ResponseWriter, r *http.Request) { s.dispatch(w, r, wix) })
 	mux.HandleFunc("POST /oauth2/revoke", s.revoke)
 	mux.HandleFunc("POST /oauth2/introspect", s.introspect)
 	mux.HandleFunc("POST /oauth2/token-info", s.tokenInfo)
@@ -201,25 +213,6 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	InstanceID   string `json:"instance_id,omitempty"`
-}
-
-// token is POST /oauth2/token.
-func (s *Server) token(w http.ResponseWriter, r *http.Request) {
-	s.dispatch(w, r, map[string]grantFunc{
-		"authorization_code": s.authorizationCode(doorway.ProfileOAuth2, s.TokenTTL),
-		"refresh_token":      s.refreshToken(s.TokenTTL),
-		"client_credentials": s.clientCredentials,
-	})
-}
-
-// wixAccess is POST /oauth/access, Wix's advanced OAuth exchange: the same
-// grants, with 5-minute access tokens and a refresh token that does not
-// rotate.
-func (s *Server) wixAccess(w http.ResponseWriter, r *http.Request) {
-	s.dispatch(w, r, map[string]grantFunc{
-		"authorization_code": s.authorizationCode(doorway.ProfileWixOAuth, WixAccessTokenTTL),
-		"refresh_token":      s.refreshToken(WixAccessTokenTTL),
-	})
 }
 
 type grantFunc func(ctx context.Context, c *client, p url.Values) (*tokenResponse, *Error)
