@@ -20,7 +20,9 @@ func client(conns int) *http.Client {
 	return &http.Client{
 		Timeout: 30 * time.Second,
 		Transport: &http.Transport{
-			MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
+			// No cap on idle connections in all: the floor's stay open
+			// while a scenario alternates with it (drivePaired).
+			MaxIdleConns: 0, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
 			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -73,6 +75,34 @@ type result struct {
 	peakRSS  int64
 	cpu      time.Duration // the server's CPU time while measured (0: unknown)
 	dbCPU    time.Duration // the database server's (PostgreSQL), likewise
+	// floor is the floor measured in slices alternating with this
+	// scenario (drivePaired); nil when it was not.
+	floor *result
+}
+
+// add merges o, measured over another stretch of time, into r.
+func (r *result) add(o *result) {
+	r.ops += o.ops
+	r.reqs += o.reqs
+	r.errs += o.errs
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	r.elapsed += o.elapsed
+	r.cpu += o.cpu
+	r.dbCPU += o.dbCPU
+	r.lat = append(r.lat, o.lat...)
+	r.reqLat = append(r.reqLat, o.reqLat...)
+	slices.Sort(r.lat)
+	slices.Sort(r.reqLat)
+}
+
+// ratio is r's rate of requests over its paired floor's, 0 without one.
+func (r *result) ratio() float64 {
+	if r.floor == nil || r.floor.reqRate() == 0 {
+		return 0
+	}
+	return r.reqRate() / r.floor.reqRate()
 }
 
 func (r *result) dbCPUPerOp() time.Duration {
@@ -121,6 +151,70 @@ func (r *result) pct(p float64) time.Duration {
 // cpu, if not nil, reads the CPU time of the server and of its database
 // server; the result keeps what each used while measured.
 func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() (server, db time.Duration)) *result {
+	p := newProgress(label)
+	res := measure(ctx, c, conns, warmup, d, op, cpu, func(s float64, ops, errs int64) {
+		p.show(func() string {
+			if s < 0 {
+				return "warming up"
+			}
+			return fmt.Sprintf("%3.0fs/%.0fs  %s/s  errors %d", s, d.Seconds(), thousands(float64(ops)/s), errs)
+		})
+	})
+	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d", thousands(res.rate()), ms(res.pct(99)), res.errs))
+	return res
+}
+
+// pairSlice is how long op and the floor each run before drivePaired
+// switches to the other.
+const pairSlice = time.Second
+
+// drivePaired measures op and the floor for d each, in alternating slices
+// of pairSlice (the floor first, each slice after a short warm-up of its
+// own), and returns op's result with the floor's in its floor field.
+//
+// On a shared machine the rate of the same code moves by a fifth within
+// minutes (the floor measured at the start and at the end of one run
+// differ that much), so a ratio of a scenario to a floor measured minutes
+// away says as much about the neighbours as about Doorway. Slices a second
+// apart see the same machine: the ratio of the two is what the scenario
+// costs against the least an HTTP server can do, whatever the machine's
+// speed that minute.
+func drivePaired(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration,
+	op, floorOp func(*worker) error, cpu, floorCPU func() (server, db time.Duration)) *result {
+	n := max(1, int((d+pairSlice/2)/pairSlice))
+	sl := d / time.Duration(n)
+	settle := min(warmup, 100*time.Millisecond)
+	res, fl := &result{}, &result{}
+	p := newProgress(label)
+	for i := range n {
+		w := settle
+		if i == 0 {
+			w = warmup
+		}
+		show := func(side string) func(float64, int64, int64) {
+			return func(s float64, ops, errs int64) {
+				p.show(func() string {
+					return fmt.Sprintf("slice %d/%d, %s  %s/s so far  errors %d", i+1, n, side, thousands(res.rate()), res.errs+int(errs))
+				})
+			}
+		}
+		fl.add(measure(ctx, c, conns, w, sl, floorOp, floorCPU, show("floor")))
+		res.add(measure(ctx, c, conns, w, sl, op, cpu, show("scenario")))
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	res.floor = fl
+	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d; %.2f× the floor beside it (%s/s)",
+		thousands(res.rate()), ms(res.pct(99)), res.errs, res.ratio(), thousands(fl.reqRate())))
+	return res
+}
+
+// measure is drive without its progress line: tick is called every second
+// with the seconds measured so far (negative while warming up), and the
+// operations and errors counted.
+func measure(ctx context.Context, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error,
+	cpu func() (server, db time.Duration), tick func(s float64, ops, errs int64)) *result {
 	if cpu == nil {
 		cpu = func() (time.Duration, time.Duration) { return 0, 0 }
 	}
@@ -163,8 +257,7 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 			}
 		})
 	}
-	p := newProgress(label)
-	p.show(func() string { return "warming up" })
+	tick(-1, 0, 0)
 	select {
 	case <-time.After(warmup):
 	case <-ctx.Done():
@@ -172,23 +265,20 @@ func drive(ctx context.Context, label string, c *http.Client, conns int, warmup,
 	measuring.Store(true)
 	cpuBefore, dbBefore := cpu()
 	began := time.Now()
-	tick := time.NewTicker(time.Second)
+	ticker := time.NewTicker(time.Second)
 	deadline := time.After(d)
 loop:
 	for {
 		select {
-		case <-tick.C:
-			p.show(func() string {
-				s := time.Since(began).Seconds()
-				return fmt.Sprintf("%3.0fs/%.0fs  %s/s  errors %d", s, d.Seconds(), thousands(float64(ops.Load())/s), errs.Load())
-			})
+		case <-ticker.C:
+			tick(time.Since(began).Seconds(), ops.Load(), errs.Load())
 		case <-deadline:
 			break loop
 		case <-ctx.Done():
 			break loop
 		}
 	}
-	tick.Stop()
+	ticker.Stop()
 	res.elapsed = time.Since(began)
 	measuring.Store(false)
 	cpuAfter, dbAfter := cpu()
@@ -203,7 +293,6 @@ loop:
 	}
 	slices.Sort(res.lat)
 	slices.Sort(res.reqLat)
-	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d", thousands(res.rate()), ms(res.pct(99)), res.errs))
 	return res
 }
 

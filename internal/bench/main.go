@@ -11,13 +11,16 @@
 // same client with the same connections and duration first drives a floor:
 // a minimal net/http handler in its own process answering a JSON body the
 // size of a token response, which the client reads as it reads a token.
-// Every figure is printed as a ratio to it: to the mean of the floor
-// measured first and again last, so that drift during the run moves the
-// ratios less. A second reference, the signing floor, also signs each
+// Every figure is printed as a ratio to it. The machine's speed moves by a
+// fifth within minutes, so the scenarios whose work ends with their
+// requests (a, c, d) alternate with the floor in one-second slices and are
+// divided by the floor measured beside them; the rest by the mean of the
+// floor measured first and again last. A second reference, the signing
+// floor, also signs each
 // answer with Ed25519 as every Doorway access token is signed: the gap
 // between the two is what the signature alone costs, whatever the store.
 //
-//	go run ./internal/bench             # the full run, about 3 minutes
+//	go run ./internal/bench             # the full run, about 4 minutes
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
 //
@@ -60,7 +63,7 @@ func main() {
 	o := options{}
 	var stores, growStores string
 	flag.BoolVar(&o.quick, "quick", false, "a short run (about 30 s) that proves every scenario works; for CI")
-	flag.DurationVar(&o.duration, "duration", 8*time.Second, "how long each scenario is measured")
+	flag.DurationVar(&o.duration, "duration", 6*time.Second, "how long each scenario is measured (a, c and d: and the floor beside them, as long again)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measurement, not counted")
 	flag.IntVar(&o.conns, "conns", 32, "connections (and client goroutines) driving the server")
 	flag.StringVar(&stores, "stores", "sqlite,postgres", "backends to measure, in order")
@@ -86,7 +89,7 @@ func main() {
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if o.quick {
 		quick := map[string]func(){
-			"duration": func() { o.duration = 1500 * time.Millisecond },
+			"duration": func() { o.duration = time.Second }, // one slice beside the floor
 			"warmup":   func() { o.warmup = 300 * time.Millisecond },
 			"tenants":  func() { o.tenants = 600 },
 			"fleet":    func() { o.fleet = 600 },

@@ -33,6 +33,9 @@ type bench struct {
 	rc  *receiver
 	rep *report
 	pg  *pgtest.Cluster
+	// fl is the floor the scenarios alternate with (drivePaired), running
+	// from the first floor measurement to the end of the run.
+	fl *process
 }
 
 func run(ctx context.Context, o options) (*report, error) {
@@ -60,6 +63,9 @@ func run(ctx context.Context, o options) (*report, error) {
 	defer func() {
 		if b.pg != nil {
 			b.pg.Stop()
+		}
+		if b.fl != nil {
+			b.fl.stop()
 		}
 	}()
 	for _, st := range o.stores {
@@ -283,7 +289,13 @@ func (b *bench) floor(ctx context.Context, size int) error {
 		return err
 	}
 	b.rep.floorSign, err = b.measureFloor(ctx, size, "signing floor (floor + one Ed25519 signature)", "floor-sign", true)
-	return err
+	if err != nil {
+		return err
+	}
+	if b.fl, err = startFloor(size, false); err != nil {
+		return fmt.Errorf("start the floor: %w", err)
+	}
+	return nil
 }
 
 func (b *bench) measureFloor(ctx context.Context, size int, label, profile string, signing bool) (*result, error) {
@@ -329,7 +341,7 @@ func (b *bench) scenario(ctx context.Context, srv *process, label, name string, 
 		os.MkdirAll(b.o.profile, 0o755)
 		stem := filepath.Join(b.o.profile, strings.ReplaceAll(label, " ", "-"))
 		fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs-before.pprof")
-		secs := max(1, int((b.o.warmup+b.o.duration)/time.Second)-1)
+		secs := max(1, int((b.o.warmup+2*b.o.duration)/time.Second)-1) // the scenario and the floor beside it
 		go func() {
 			done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", srv.pprof, secs), stem+".cpu.pprof")
 		}()
@@ -341,12 +353,22 @@ func (b *bench) scenario(ctx context.Context, srv *process, label, name string, 
 			fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs.pprof")
 		}()
 	}
-	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op, func() (time.Duration, time.Duration) {
+	cpu := func() (time.Duration, time.Duration) {
 		if strings.HasPrefix(label, "postgres") {
 			return srv.cpu(), postgresCPU()
 		}
 		return srv.cpu(), 0
-	})
+	}
+	var r *result
+	// b's webhooks are delivered while it runs and for a while after:
+	// slices of the floor between b's would be slowed by b's own work,
+	// so b is measured whole (its target is a rate, not a ratio).
+	if b.fl != nil && name != "b" {
+		r = drivePaired(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op, floorRequest(b.fl.url), cpu,
+			func() (time.Duration, time.Duration) { return b.fl.cpu(), 0 })
+	} else {
+		r = drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op, cpu)
+	}
 	_, r.peakRSS = srv.memory()
 	select {
 	case <-srv.exited:
