@@ -16,6 +16,7 @@ const (
 	EUnauthorized = "unauthorized" // who is asking is not known
 	EForbidden    = "forbidden"    // who is asking may not do this
 	EUnavailable  = "unavailable"  // the database is away for a moment; retry
+	ELimited      = "limited"      // too many attempts: wait, then retry
 	EInternal     = "internal"     // our fault; details go to the log only
 )
 

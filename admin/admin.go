@@ -199,6 +199,7 @@ var statuses = map[string]int{
 	doorway.EInvalid: http.StatusBadRequest, doorway.ENotFound: http.StatusNotFound,
 	doorway.EUnauthorized: http.StatusUnauthorized, doorway.EConflict: http.StatusConflict,
 	doorway.EUnavailable: http.StatusServiceUnavailable,
+	doorway.ELimited:     http.StatusTooManyRequests,
 }
 
 func (a *API) fail(w http.ResponseWriter, err error) {

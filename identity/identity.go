@@ -6,6 +6,10 @@
 // answers "email or password is incorrect" for both mistakes, and hashes a
 // password even for an unknown email, so neither the words nor the timing
 // tell an attacker which emails exist.
+//
+// Failed sign-ins are limited per email and address (see SignIn), so a
+// password cannot be guessed faster than one try every few seconds, and a
+// blocked try is answered before its password is hashed.
 package identity
 
 import (
@@ -83,21 +87,66 @@ var errBadCredentials = doorway.Errorf(doorway.EUnauthorized, "The email or pass
 // unknown email costs the same time as a wrong password.
 var dummyHash = HashPassword("doorway-dummy-password")
 
+// Failed sign-ins per email and address: a burst of signInBurst, then one
+// every signInEvery (GCRA, in the store, so every node counts the same
+// failures). A success does not reset the count; it decays with time.
+const (
+	signInBurst = 10
+	signInEvery = 6 * time.Second
+)
+
+// Limited is the error of a sign-in refused because of earlier failures:
+// its code is doorway.ELimited, and Wait says when to try again.
+type Limited struct {
+	Wait time.Duration
+	err  *doorway.Error
+}
+
+func (e *Limited) Error() string { return e.err.Error() }
+func (e *Limited) Unwrap() error { return e.err }
+
 // SignIn checks a user's password and starts a session. It returns the
-// session token for the cookie.
-func (s *Service) SignIn(ctx context.Context, email, password string) (token string, u *doorway.User, err error) {
-	u, err = s.Store.UserByEmail(ctx, strings.TrimSpace(email))
+// session token for the cookie. from is the address the attempt comes from
+// (the client's IP address): after signInBurst failures for one email from
+// one address, attempts are refused with a *Limited, without hashing the
+// password, until one every signInEvery is allowed again.
+//
+// The limit is per email and address, not per email alone, so that
+// somebody else failing on purpose cannot lock a user out from everywhere.
+// Behind a proxy that hides the client's address it is per email (every
+// attempt comes from the proxy).
+func (s *Service) SignIn(ctx context.Context, email, password, from string) (token string, u *doorway.User, err error) {
+	email = strings.TrimSpace(email)
+	now := s.Now()
+	// The email is the client's input: quoted (NUL bytes and invalid UTF-8
+	// become text any database keeps) and clipped.
+	key := fmt.Sprintf("signin %.80q %s", strings.ToLower(email), from)
+	tat, err := s.Store.Throttled(ctx, key)
+	if err != nil {
+		return "", nil, err
+	}
+	if wait := tat.Sub(now) - (signInBurst-1)*signInEvery; !tat.IsZero() && wait > 0 {
+		secs := int((wait + time.Second - 1) / time.Second) // rounded up
+		return "", nil, &Limited{Wait: time.Duration(secs) * time.Second, err: doorway.Errorf(doorway.ELimited,
+			"Too many failed sign-ins for this email. Try again in %d seconds.", secs)}
+	}
+	failed := func() (string, *doorway.User, error) {
+		if _, err := s.Store.Throttle(ctx, key, now, signInEvery); err != nil {
+			return "", nil, err
+		}
+		return "", nil, errBadCredentials
+	}
+	u, err = s.Store.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
 		CheckPassword(dummyHash, password)
-		return "", nil, errBadCredentials
+		return failed()
 	} else if err != nil {
 		return "", nil, err
 	}
 	if !CheckPassword(u.PasswordHash, password) {
-		return "", nil, errBadCredentials
+		return failed()
 	}
 	token = secret.Token("")
-	now := s.Now()
 	if err := s.Store.CreateSession(ctx, &doorway.Session{Hash: secret.Hash(token), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(s.SessionTTL)}); err != nil {
 		return "", nil, err
 	}

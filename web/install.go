@@ -233,9 +233,9 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, f, http.StatusBadRequest, email, "Enter your email and password.")
 		return
 	}
-	token, _, err := s.Identity.SignIn(r.Context(), email, password)
-	if doorway.ErrorCode(err) == doorway.EUnauthorized {
-		s.renderSignIn(w, r, f, http.StatusUnauthorized, email, doorway.ErrorMessage(err))
+	token, _, err := s.Identity.SignIn(r.Context(), email, password, clientAddr(r))
+	if status := signInRefused(w, err); status != 0 {
+		s.renderSignIn(w, r, f, status, email, doorway.ErrorMessage(err))
 		return
 	} else if err != nil {
 		s.fail(w, r, err)

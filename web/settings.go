@@ -72,9 +72,9 @@ func (s *Server) signInPost(w http.ResponseWriter, r *http.Request) {
 		retry(http.StatusBadRequest, "Enter your email and password.")
 		return
 	}
-	token, _, err := s.Identity.SignIn(r.Context(), email, password)
-	if doorway.ErrorCode(err) == doorway.EUnauthorized {
-		retry(http.StatusUnauthorized, doorway.ErrorMessage(err))
+	token, _, err := s.Identity.SignIn(r.Context(), email, password, clientAddr(r))
+	if status := signInRefused(w, err); status != 0 {
+		retry(status, doorway.ErrorMessage(err))
 		return
 	} else if err != nil {
 		s.fail(w, r, err)

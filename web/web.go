@@ -16,12 +16,15 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"time"
 
 	"github.com/doorwayhq/doorway"
@@ -225,6 +228,8 @@ func statusOf(code string) int {
 		return http.StatusForbidden
 	case doorway.EUnavailable:
 		return http.StatusServiceUnavailable
+	case doorway.ELimited:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -295,4 +300,27 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
+}
+
+// signInRefused returns the status of a sign-in error the form is shown
+// again for, with its message: a wrong email or password (401), or too
+// many of them (429, with Retry-After). 0: any other error, or none.
+func signInRefused(w http.ResponseWriter, err error) int {
+	var limited *identity.Limited
+	switch {
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(limited.Wait.Seconds())))
+		return http.StatusTooManyRequests
+	case doorway.ErrorCode(err) == doorway.EUnauthorized:
+		return http.StatusUnauthorized
+	}
+	return 0
+}
+
+// clientAddr is the IP address a request comes from, for limits.
+func clientAddr(r *http.Request) string {
+	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return h
+	}
+	return r.RemoteAddr
 }
