@@ -195,13 +195,9 @@ func (s *Server) show(w http.ResponseWriter, r *http.Request, f *flow) {
 			p.Tenant = &m.Tenant
 		}
 	}
-	for _, pr := range v.Permissions {
-		perm, _ := s.Config.Permissions.Lookup(pr.Permission)
-		desc := perm.Description
-		if desc == "" {
-			desc = pr.Permission
-		}
-		p.Perms = append(p.Perms, permissionView{Name: pr.Permission, Description: desc, Purpose: pr.Purpose})
+	if p.Consent, err = s.fragments.consent(v, s.Config.Permissions); err != nil {
+		s.fail(w, r, err)
+		return
 	}
 	p.Title = "Install " + v.Name
 	// The decision's 303 goes to the app: allow exactly that origin as a

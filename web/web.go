@@ -60,12 +60,18 @@ type Server struct {
 	OAuth    *oauth.Server // token endpoints; also checks access tokens
 	API      *appapi.API   // the app API
 
-	pages map[string]*template.Template
+	pages     map[string]*template.Template
+	fragments *fragments
+	chrome    chrome // the pages' bar and footer, rendered once
 }
 
 // Handler returns the server's root handler.
 func (s *Server) Handler() http.Handler {
-	s.pages = parsePages()
+	s.pages, s.fragments = parsePages(), newFragments()
+	var err error
+	if s.chrome, err = s.fragments.chrome(s.Config.Platform); err != nil {
+		panic("web: the pages' bar and footer: " + err.Error()) // fragments.html is embedded; its tests run it
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -276,7 +282,8 @@ type page struct {
 	Email     string
 	Tenants   []store.Membership
 	Tenant    *doorway.Tenant
-	Perms     []permissionView
+	Consent   consentParts // the consent page's parts of the app version
+	Chrome    chrome
 	CanSwitch bool
 	Action    string
 	Installed []installedView
@@ -287,7 +294,7 @@ type permissionView struct {
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
-	p.Platform = s.Config.Platform
+	p.Platform, p.Chrome = s.Config.Platform, s.chrome
 	buf := getBuffer()
 	defer putBuffer(buf)
 	if err := s.pages[name].Execute(buf, p); err != nil {
