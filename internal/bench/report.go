@@ -217,7 +217,7 @@ func (rep *report) heading() string {
 	paired := ""
 	for _, s := range rep.stores {
 		if s.first != nil && s.first.token != nil && s.first.token.floor != nil {
-			paired = fmt.Sprintf("; a, c, d and g's a alternate with the floor in %s slices, and their × floor is to the floor beside each (its rate follows 'of')", pairSlice)
+			paired = fmt.Sprintf("; the signing floor, a, c, d and g's a alternate with the floor in %s slices, and their × floor is to the floor beside each (its rate follows 'of')", pairSlice)
 		}
 	}
 	h += paired
@@ -290,8 +290,7 @@ func (rep *report) targets() []string {
 		a, b, d := s.first.token, s.first.install, s.introspect
 		check(toFloor(a, fl) >= 0.5, "sqlite a ≥ 0.5× floor: %.2f×", toFloor(a, fl))
 		if sf := rep.floorSign; sf != nil && sf.reqRate() > 0 {
-			// The signing floor was measured right after the first floor.
-			sign := sf.reqRate() / rep.floor.reqRate()
+			sign := toFloor(sf, fl)
 			out = append(out, fmt.Sprintf("       (a is %.2f× of the signing floor, which is %.2f× of the floor: the signature every token carries)",
 				toFloor(a, fl)/sign, sign))
 		}

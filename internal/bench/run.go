@@ -288,13 +288,23 @@ func (b *bench) floor(ctx context.Context, size int) error {
 	if err != nil {
 		return err
 	}
-	b.rep.floorSign, err = b.measureFloor(ctx, size, "signing floor (floor + one Ed25519 signature)", "floor-sign", true)
-	if err != nil {
-		return err
-	}
 	if b.fl, err = startFloor(size, false); err != nil {
 		return fmt.Errorf("start the floor: %w", err)
 	}
+	// The signing floor alternates with the floor too, so that what the
+	// signature costs is read from the same seconds.
+	sf, err := startFloor(size, true)
+	if err != nil {
+		return fmt.Errorf("start the signing floor: %w", err)
+	}
+	defer sf.stop()
+	sf.resetPeak()
+	stop := b.profileHarness("floor-sign")
+	b.rep.floorSign = drivePaired(ctx, "signing floor (floor + one Ed25519 signature)", b.c, b.o.conns, b.o.warmup, b.o.duration,
+		floorRequest(sf.url), floorRequest(b.fl.url), func() (time.Duration, time.Duration) { return sf.cpu(), 0 },
+		func() (time.Duration, time.Duration) { return b.fl.cpu(), 0 })
+	stop()
+	_, b.rep.floorSign.peakRSS = sf.memory()
 	return nil
 }
 
