@@ -185,7 +185,7 @@ func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.Instal
 	now := e.Now()
 	mode := t.Mode
 	if s.InstallToken != "" {
-		tok, err := e.Store.UseInstallToken(ctx, secret.Hash(s.InstallToken), t.App.ID, now)
+		tok, err := e.useInstallToken(ctx, s.InstallToken, t.App.ID, now)
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			return nil, doorway.Errorf(doorway.EInvalid, "The install token is not valid for app %s. Start the install again from %s.", t.App.ID, "the platform")
@@ -210,6 +210,58 @@ func (e *Engine) Begin(ctx context.Context, t *Target, s Start) (*doorway.Instal
 // sealContext binds sealed requests to their purpose: a value sealed for
 // anything else does not open as an install request.
 const sealContext = "doorway install request v1"
+
+// tokenContext binds sealed install tokens to theirs.
+const tokenContext = "doorway install token v1"
+
+// sealedToken is an install token's content. ID is random: the row that
+// records the token's use is keyed by it, not by the token's text, which
+// could be written differently and open the same.
+type sealedToken struct {
+	ID        string       `json:"i"`
+	AppID     string       `json:"a"`
+	Mode      doorway.Mode `json:"m"`
+	CreatedAt int64        `json:"c"` // Unix ms
+	ExpiresAt int64        `json:"e"`
+}
+
+// InstallToken returns the single-use token of a platform-initiated install
+// of appID in mode, good for ttl (the Wix marketplace's ?token= to the app
+// URL). It is sealed, so issuing one writes nothing: anybody who opens an
+// app's marketplace address gets one, and that must not cost a write. Its
+// use writes the row that makes it single-use.
+func (e *Engine) InstallToken(appID string, mode doorway.Mode, ttl time.Duration) string {
+	now := e.Now()
+	b, _ := json.Marshal(sealedToken{ID: secret.Token(""), AppID: appID, Mode: mode,
+		CreatedAt: now.UnixMilli(), ExpiresAt: now.Add(ttl).UnixMilli()}) // plain values always marshal
+	return "dwit_" + e.Seal.Seal(string(b), tokenContext)
+}
+
+// useInstallToken uses raw for an install of appID, once: store.ErrNotFound
+// when it is not a token for appID, store.ErrConflict when it was used or
+// has expired. A token that does not open as sealed is one issued before
+// tokens were, whose row the store holds.
+func (e *Engine) useInstallToken(ctx context.Context, raw, appID string, now time.Time) (*doorway.InstallToken, error) {
+	sealed, ok := strings.CutPrefix(raw, "dwit_")
+	plain, err := e.Seal.Open(sealed, tokenContext)
+	if !ok || err != nil {
+		return e.Store.UseInstallToken(ctx, secret.Hash(raw), appID, now)
+	}
+	var st sealedToken
+	if err := json.Unmarshal([]byte(plain), &st); err != nil || st.ID == "" || st.AppID != appID {
+		return nil, fmt.Errorf("install token for app %s: %w", appID, store.ErrNotFound)
+	}
+	tok := &doorway.InstallToken{Hash: secret.Hash(st.ID), AppID: st.AppID, Mode: st.Mode,
+		CreatedAt: time.UnixMilli(st.CreatedAt), ExpiresAt: time.UnixMilli(st.ExpiresAt), UsedAt: now}
+	if !now.Before(tok.ExpiresAt) {
+		return nil, fmt.Errorf("install token expired at %s: %w", tok.ExpiresAt.UTC().Format(time.RFC3339), store.ErrConflict)
+	}
+	// The row is written once: of two uses, even at once, one is refused.
+	if err := e.Store.CreateInstallToken(ctx, tok); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
 
 // sealed is an install request in its URL form: short keys keep the URL
 // short. Scope keeps nil (all permissions) apart from empty.

@@ -145,6 +145,9 @@ type Store interface {
 	Refresh(ctx context.Context, x RefreshExchange) (*doorway.Grant, *doorway.Installation, error)
 
 	// Install tokens of platform-initiated wix-oauth installs.
+	// CreateInstallToken stores t; a t with UsedAt set is recorded as used
+	// (a sealed token's use, see install.Engine.InstallToken). ErrConflict:
+	// a token with t's hash exists.
 	CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error
 	// UseInstallToken marks a token used. ErrNotFound: unknown or for
 	// another app; ErrConflict: used or expired.

@@ -10,7 +10,6 @@ import (
 	"github.com/doorwayhq/doorway/profile/oauth2"
 	"github.com/doorwayhq/doorway/profile/wixexternal"
 	"github.com/doorwayhq/doorway/profile/wixoauth"
-	"github.com/doorwayhq/doorway/secret"
 )
 
 // The entry points of the profiles other than stripe-link.
@@ -87,13 +86,7 @@ func (s *Server) marketInstall(w http.ResponseWriter, r *http.Request) {
 		s.enter(w, r, ir)
 		return
 	}
-	token := secret.Token("dwit_")
-	now := s.Engine.Now()
-	if err := s.Store.CreateInstallToken(r.Context(), &doorway.InstallToken{Hash: secret.Hash(token), AppID: t.App.ID,
-		Mode: t.Mode, CreatedAt: now, ExpiresAt: now.Add(InstallTokenTTL)}); err != nil {
-		s.fail(w, r, err)
-		return
-	}
+	token := s.Engine.InstallToken(t.App.ID, t.Mode, InstallTokenTTL) // sealed: nothing is written
 	u, err := url.Parse(t.Version.AppURL)
 	if err != nil {
 		s.fail(w, r, err)

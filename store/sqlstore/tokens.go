@@ -327,9 +327,13 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 }
 
 func (db *DB) CreateInstallToken(ctx context.Context, t *doorway.InstallToken) error {
-	_, err := db.exec(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)`,
-		t.Hash, t.AppID, t.Mode, ms(t.CreatedAt), ms(t.ExpiresAt))
-	return err
+	var used sql.NullInt64
+	if !t.UsedAt.IsZero() {
+		used = sql.NullInt64{Int64: ms(t.UsedAt), Valid: true}
+	}
+	_, err := db.exec(ctx, `INSERT INTO install_tokens (hash, app_id, mode, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.Hash, t.AppID, t.Mode, ms(t.CreatedAt), ms(t.ExpiresAt), used)
+	return db.conflict(err, "install token")
 }
 
 func (db *DB) UseInstallToken(ctx context.Context, hash, appID string, now time.Time) (*doorway.InstallToken, error) {

@@ -598,6 +598,13 @@ func testInstallTokens(t *testing.T, s store.Store) {
 	must(t, s.CreateInstallToken(ctx, late))
 	_, err = s.UseInstallToken(ctx, late.Hash, a.ID, t0.Add(10*time.Minute))
 	wantErr(t, err, store.ErrConflict)
+	// A hash is stored once; a token stored used is used.
+	wantErr(t, s.CreateInstallToken(ctx, late), store.ErrConflict)
+	used := &doorway.InstallToken{Hash: secret.Hash("used"), AppID: a.ID, Mode: doorway.Live, CreatedAt: t0,
+		ExpiresAt: t0.Add(10 * time.Minute), UsedAt: t0}
+	must(t, s.CreateInstallToken(ctx, used))
+	_, err = s.UseInstallToken(ctx, used.Hash, a.ID, t0.Add(time.Minute))
+	wantErr(t, err, store.ErrConflict)
 }
 
 func testSigningKeys(t *testing.T, s store.Store) {
