@@ -16,7 +16,8 @@ import (
 // platform's bar and footer (the configuration is read at start and never
 // changes while the server runs) and the app's heading and permission
 // list (an app version never changes once made). Kept, the page renders
-// in about a third of the time (BenchmarkConsentRender).
+// in about two thirds of the time, with 99 allocations instead of 170
+// (BenchmarkConsentRender).
 //
 // Each part is executed by html/template from fragments.html, escaped for
 // element content, and put back into element content, so it is escaped as
