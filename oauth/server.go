@@ -26,7 +26,6 @@ import (
 	"io"
 	"log/slog"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/clientip"
 	"github.com/doorwayhq/doorway/keys"
 	"github.com/doorwayhq/doorway/secret"
 	"github.com/doorwayhq/doorway/store"
@@ -53,8 +53,9 @@ type Server struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 	Catalog  doorway.Catalog
-	TokenTTL time.Duration // oauth2 access tokens
-	Grace    time.Duration // refresh-token reuse grace window
+	TokenTTL time.Duration     // oauth2 access tokens
+	Grace    time.Duration     // refresh-token reuse grace window
+	ClientIP clientip.Resolver // the address failed authentications are counted by
 
 	clients clients
 }
@@ -183,7 +184,7 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 	}
 	ok := app != nil
 	if !ok {
-		wait, err := failures{s.Store}.fail(ctx, id, remoteHost(r), now)
+		wait, err := failures{s.Store}.fail(ctx, id, s.ClientIP.Of(r), now)
 		if err != nil {
 			return nil, serverError(err)
 		}
@@ -195,14 +196,6 @@ func (s *Server) authenticate(ctx context.Context, r *http.Request, p url.Values
 		return nil, invalidClient("the client id or secret is wrong (client_id is the app id app_…, the secret starts with dwcs_)")
 	}
 	return &client{app: app}, nil
-}
-
-func remoteHost(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
 }
 
 // tokenResponse is the RFC 6749 §5.1 response.

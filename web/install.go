@@ -229,7 +229,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 		s.renderSignIn(w, r, f, http.StatusBadRequest, email, "Enter your email and password.")
 		return
 	}
-	token, _, err := s.Identity.SignIn(r.Context(), email, password, clientAddr(r))
+	token, _, err := s.Identity.SignIn(r.Context(), email, password, s.ClientIP.Of(r))
 	if status := signInRefused(w, err); status != 0 {
 		s.renderSignIn(w, r, f, status, email, doorway.ErrorMessage(err))
 		return

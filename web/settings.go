@@ -72,7 +72,7 @@ func (s *Server) signInPost(w http.ResponseWriter, r *http.Request) {
 		retry(http.StatusBadRequest, "Enter your email and password.")
 		return
 	}
-	token, _, err := s.Identity.SignIn(r.Context(), email, password, clientAddr(r))
+	token, _, err := s.Identity.SignIn(r.Context(), email, password, s.ClientIP.Of(r))
 	if status := signInRefused(w, err); status != 0 {
 		retry(status, doorway.ErrorMessage(err))
 		return

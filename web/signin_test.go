@@ -1,12 +1,14 @@
 package web_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/testkit"
 )
 
@@ -48,4 +50,57 @@ func TestFailedSignInsAreLimited(t *testing.T) {
 	if p := signIn(ada.Email, testkit.Password); !consent(p) {
 		t.Fatalf("the right password after the wait = %d, want the consent page:\n%s", p.Status, p.Body)
 	}
+}
+
+// TestSignInLimitBehindAProxy: behind a proxy doorway trusts
+// (--trusted-proxies), failed sign-ins are counted per client address, as
+// X-Forwarded-For names it: one client's failures do not block another
+// client signing in to the same email. From a peer it does not trust the
+// header is ignored, so a client cannot escape the limit by writing a new
+// address into it for every try.
+func TestSignInLimitBehindAProxy(t *testing.T) {
+	for _, trusted := range []bool{true, false} {
+		s := testkit.Start(t, func(m *cli.Main) {
+			if trusted {
+				m.TrustedProxies = "10.0.0.0/8, 127.0.0.1"
+			}
+		})
+		ada := s.User(t, "ada@example.com")
+		s.Tenant(t, "Acme Bakery", ada.Email)
+		live := s.Link(t, s.App(t, appCallback).App.ID, doorway.Live)
+		signIn := func(from, password string) *testkit.Page {
+			b := s.Browser(t)
+			b.Client.Transport = forwardedFor(from)
+			return b.Start(live).SignIn(ada.Email, password)
+		}
+		for i := range 10 {
+			from := "203.0.113.1"
+			if !trusted {
+				from = fmt.Sprintf("203.0.113.%d", 10+i) // a new address each try
+			}
+			if p := signIn(from, "not the password"); p.Status != http.StatusUnauthorized {
+				t.Fatalf("trusted %v: wrong password #%d = %d, want 401", trusted, i+1, p.Status)
+			}
+		}
+		if trusted {
+			if p := signIn("203.0.113.1", testkit.Password); p.Status != http.StatusTooManyRequests {
+				t.Fatalf("the client that failed ten times = %d, want 429", p.Status)
+			}
+			if p := signIn("203.0.113.2", testkit.Password); p.Status != http.StatusOK || !strings.Contains(p.Body, "will be able to") {
+				t.Fatalf("another client behind the same proxy = %d, want the consent page:\n%.300s", p.Status, p.Body)
+			}
+		} else if p := signIn("203.0.113.99", testkit.Password); p.Status != http.StatusTooManyRequests {
+			t.Fatalf("untrusted X-Forwarded-For, a new address after ten failures = %d, want 429 (the header ignored)", p.Status)
+		}
+	}
+}
+
+// forwardedFor is a transport that says, as a proxy would, that each
+// request comes from addr.
+type forwardedFor string
+
+func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", string(f))
+	return http.DefaultTransport.RoundTrip(r)
 }

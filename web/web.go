@@ -21,7 +21,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/appapi"
+	"github.com/doorwayhq/doorway/clientip"
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
 	"github.com/doorwayhq/doorway/install"
@@ -56,9 +56,10 @@ type Server struct {
 	Logger   *slog.Logger
 	Secure   bool // the issuer is https: cookies get Secure
 	Mounts   []Mounter
-	Issuer   string        // the OAuth issuer, sent as iss (RFC 9207)
-	OAuth    *oauth.Server // token endpoints; also checks access tokens
-	API      *appapi.API   // the app API
+	Issuer   string            // the OAuth issuer, sent as iss (RFC 9207)
+	OAuth    *oauth.Server     // token endpoints; also checks access tokens
+	API      *appapi.API       // the app API
+	ClientIP clientip.Resolver // the address failed sign-ins are counted by
 
 	pages     map[string]*template.Template
 	fragments *fragments
@@ -322,12 +323,4 @@ func signInRefused(w http.ResponseWriter, err error) int {
 		return http.StatusUnauthorized
 	}
 	return 0
-}
-
-// clientAddr is the IP address a request comes from, for limits.
-func clientAddr(r *http.Request) string {
-	if h, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return h
-	}
-	return r.RemoteAddr
 }

@@ -129,6 +129,9 @@ func addServeFlags(cmd *cobra.Command, m *Main) {
 	cmd.Flags().BoolVar(&m.WebhookAllowPrivate, "webhook-allow-private", false,
 		"deliver webhooks to loopback and private addresses too (off: only public addresses, so an app cannot aim Doorway at your network)")
 	cmd.Flags().StringVar(&m.AdminToken, "admin-token", "", "bearer token for the admin JSON API at /admin/v1/ (unset: the API is off); prefer DOORWAY_ADMIN_TOKEN")
+	cmd.Flags().StringVar(&m.TrustedProxies, "trusted-proxies", "",
+		"load balancers or proxies in front of doorway (CIDR prefixes or addresses, comma-separated, e.g. 10.0.0.0/8) whose X-Forwarded-For names the client; "+
+			"failed sign-ins and client authentications are limited per client address, and without this every client behind a proxy shares the proxy's")
 	cmd.Flags().StringVar(&m.PprofAddr, "pprof-addr", "", "serve Go's profiler (/debug/pprof/) on this address, e.g. 127.0.0.1:6060 (unset: off); keep it on loopback, it shows the process's memory")
 }
 

@@ -152,6 +152,8 @@ func TestCLIErrorsNameTheFix(t *testing.T) {
 		{"duplicate email", []string{"users", "create", "--email", "ADA@example.com", "--password", "long enough"}, []string{"exists already"}},
 		{"owner unknown", []string{"tenants", "create", "--name", "X", "--owner", "nobody@example.com"}, []string{"doorway users create --email nobody@example.com"}},
 		{"bad mode", []string{"apps", "versions", "add", app["id"], "--manifest", "x", "--mode", "prod"}, []string{"use test, live, both or none"}},
+		{"trusted proxy by name", []string{"serve", "--addr", "127.0.0.1:0", "--trusted-proxies", "10.0.0.0/8,lb.internal"},
+			[]string{"--trusted-proxies", `"lb.internal"`, "CIDR prefix (10.0.0.0/8)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/admin"
 	"github.com/doorwayhq/doorway/appapi"
+	"github.com/doorwayhq/doorway/clientip"
 	"github.com/doorwayhq/doorway/config"
 	"github.com/doorwayhq/doorway/identity"
 	"github.com/doorwayhq/doorway/install"
@@ -57,6 +58,10 @@ type Main struct {
 	Mounts        []web.Mounter    // extra routes (the demo's sample app)
 	AdminToken    string           // enables the admin JSON API at /admin/v1/
 	PprofAddr     string           // serve: net/http/pprof on this address
+	// TrustedProxies lists the proxies (CIDR prefixes or addresses,
+	// comma-separated) whose X-Forwarded-For names the client, for the
+	// limits counted per address (see clientip).
+	TrustedProxies string
 	// WebhookAllowPrivate lets webhooks go to loopback and private
 	// addresses (a platform whose apps run on its own network; the demo).
 	WebhookAllowPrivate bool
@@ -194,6 +199,10 @@ func (m *Main) masterKey() ([]byte, error) {
 // Run opens everything (unless Open was called) and starts serving on Addr
 // in the background. URL says where.
 func (m *Main) Run(ctx context.Context) error {
+	clients, err := clientip.Parse(m.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	if m.Store == nil {
 		if err := m.Open(ctx); err != nil {
 			return err
@@ -211,12 +220,13 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Engine.Profiles[doorway.ProfileOAuth2] = oauth2.Profile{Issuer: m.Issuer}
 	lt := m.Config.Lifetimes
 	m.OAuth = &oauth.Server{Store: m.Store, Keys: m.Tokens, Issuer: m.Issuer, Now: m.Now, Logger: m.Logger,
-		Catalog: m.Config.Permissions, TokenTTL: time.Duration(lt.AccessToken), Grace: time.Duration(lt.RefreshGrace)}
+		Catalog: m.Config.Permissions, TokenTTL: time.Duration(lt.AccessToken), Grace: time.Duration(lt.RefreshGrace),
+		ClientIP: clients}
 	m.API = &appapi.API{Store: m.Store, OAuth: m.OAuth, Now: m.Now, Logger: m.Logger}
 	s := &web.Server{
 		Store: m.Store, Engine: m.Engine, Identity: m.Identity, Keys: m.Keys, Config: m.Config,
 		Logger: m.Logger, Secure: strings.HasPrefix(m.Issuer, "https://"), Mounts: append([]web.Mounter{m.Admin}, m.Mounts...),
-		Issuer: m.Issuer, OAuth: m.OAuth, API: m.API,
+		Issuer: m.Issuer, OAuth: m.OAuth, API: m.API, ClientIP: clients,
 	}
 	m.srv = &http.Server{
 		Handler:           s.Handler(),
