@@ -1,18 +1,10 @@
 package oauth_test
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/doorwayhq/doorway"
-	"github.com/doorwayhq/doorway/internal/testkit"
-	"github.com/doorwayhq/doorway/secret"
-	"github.com/doorwayhq/doorway/store"
 )
 
 // BenchmarkInstanceToken is the load harness's scenario a in-process:
@@ -25,7 +17,10 @@ import (
 // to the handler moves it, with allocations, in seconds.
 func BenchmarkInstanceToken(b *testing.B) {
 	x := newSetup(b)
-	ids := benchInstallations(b, x, 64)
+	var ids []string
+	for _, in := range x.s.Installs(b, x.app.App.ID, 64, 0) {
+		ids = append(ids, in.ID)
+	}
 	auth := basic(x.app)
 	h := x.s.Handler()
 	var size int
@@ -71,33 +66,4 @@ func tokenRequest(auth, instance string) *http.Request {
 	r.Header.Set("Authorization", auth)
 	r.RemoteAddr = "127.0.0.1:40000"
 	return r
-}
-
-// benchInstallations installs x's app into n tenants of a new user,
-// through the store, and returns the installations' ids.
-func benchInstallations(b *testing.B, x setup, n int) []string {
-	ctx := context.Background()
-	s := x.s
-	u, err := s.Identity.CreateUser(ctx, fmt.Sprintf("bench%d@example.com", time.Now().UnixNano()), testkit.Password)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ids := make([]string, n)
-	for i := range ids {
-		tn, err := s.Identity.CreateTenant(ctx, fmt.Sprintf("T%d", i), u.Email)
-		if err != nil {
-			b.Fatal(err)
-		}
-		now := s.Clock.Now()
-		r := &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileStripeLink, AppID: x.app.App.ID,
-			VersionID: x.app.App.TestVersionID, Mode: doorway.Test, RedirectURI: callback,
-			BrowserHash: secret.Hash("b"), UserID: u.ID, TenantID: tn.ID, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)}
-		inst, err := s.Store.Decide(ctx, store.Decision{Request: r, Decision: doorway.Approved, Now: now,
-			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ids[i] = inst.ID
-	}
-	return ids
 }

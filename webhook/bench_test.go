@@ -1,8 +1,6 @@
 package webhook_test
 
 import (
-	"context"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -12,11 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/testkit"
-	"github.com/doorwayhq/doorway/secret"
-	"github.com/doorwayhq/doorway/store"
 )
 
 // benchReceiver acknowledges at once and notes when each instance's
@@ -51,39 +46,9 @@ func newBenchReceiver(b *testing.B) *benchReceiver {
 // transaction with its event, as the consent page does) and returns their
 // instance ids, each with the time its transaction committed.
 func installs(b *testing.B, s *testkit.Server, appID string, n int, every time.Duration) map[string]time.Time {
-	ctx := context.Background()
-	u, err := s.Identity.CreateUser(ctx, fmt.Sprintf("bench%d@example.com", time.Now().UnixNano()), testkit.Password)
-	if err != nil {
-		b.Fatal(err)
-	}
-	app, err := s.Store.App(ctx, appID)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var todo []*doorway.InstallRequest
-	for i := range n {
-		tn, err := s.Identity.CreateTenant(ctx, fmt.Sprintf("T%d", i), u.Email)
-		if err != nil {
-			b.Fatal(err)
-		}
-		now := s.Clock.Now()
-		todo = append(todo, &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileStripeLink, AppID: appID,
-			VersionID: app.TestVersionID, Mode: doorway.Test, RedirectURI: "https://app.example/callback",
-			BrowserHash: secret.Hash("b"), UserID: u.ID, TenantID: tn.ID, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
-	}
 	committed := map[string]time.Time{}
-	tick := time.Now()
-	for _, r := range todo {
-		inst, err := s.Store.Decide(ctx, store.Decision{Request: r, Decision: doorway.Approved, Now: s.Clock.Now(),
-			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
-		if err != nil {
-			b.Fatal(err)
-		}
-		committed[inst.ID] = time.Now()
-		if every > 0 {
-			tick = tick.Add(every)
-			time.Sleep(time.Until(tick))
-		}
+	for _, in := range s.Installs(b, appID, n, every) {
+		committed[in.ID] = in.CommittedAt
 	}
 	return committed
 }

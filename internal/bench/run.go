@@ -77,11 +77,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		}
 	}
 	if rep.floor != nil {
-		r, err := b.measureFloor(ctx, rep.floorSize, "floor again (net/http, same client)", "floor-again", false)
-		if err != nil {
-			return rep, err
-		}
-		rep.floorEnd = r
+		rep.floorEnd = b.measureFloor(ctx, "floor again (net/http, same client)", "floor-again")
 	}
 	return rep, nil
 }
@@ -280,18 +276,16 @@ func (b *bench) store(ctx context.Context, st string) error {
 	return err
 }
 
-// floor measures the floor server with scenario a's request shape, then
+// floor starts the floor, which runs to the end of the run (the scenarios
+// alternate with it), measures it with scenario a's request shape, then
 // the signing floor, which also signs each answer with Ed25519.
 func (b *bench) floor(ctx context.Context, size int) error {
-	r, err := b.measureFloor(ctx, size, "floor (net/http, same client)", "floor", false)
-	b.rep.floor, b.rep.floorSize = r, size
-	if err != nil {
-		return err
-	}
+	var err error
 	if b.fl, err = startFloor(size, false); err != nil {
 		return fmt.Errorf("start the floor: %w", err)
 	}
-	// The signing floor alternates with the floor too, so that what the
+	b.rep.floor, b.rep.floorSize = b.measureFloor(ctx, "floor (net/http, same client)", "floor"), size
+	// The signing floor alternates with the floor, so that what the
 	// signature costs is read from the same seconds.
 	sf, err := startFloor(size, true)
 	if err != nil {
@@ -308,19 +302,15 @@ func (b *bench) floor(ctx context.Context, size int) error {
 	return nil
 }
 
-func (b *bench) measureFloor(ctx context.Context, size int, label, profile string, signing bool) (*result, error) {
-	fl, err := startFloor(size, signing)
-	if err != nil {
-		return nil, fmt.Errorf("start the floor: %w", err)
-	}
-	defer fl.stop()
-	fl.resetPeak()
+// measureFloor drives the floor alone.
+func (b *bench) measureFloor(ctx context.Context, label, profile string) *result {
+	b.fl.resetPeak()
 	stop := b.profileHarness(profile)
-	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(fl.url),
-		func() (time.Duration, time.Duration) { return fl.cpu(), 0 })
+	r := drive(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, floorRequest(b.fl.url),
+		func() (time.Duration, time.Duration) { return b.fl.cpu(), 0 })
 	stop()
-	_, r.peakRSS = fl.memory()
-	return r, nil
+	_, r.peakRSS = b.fl.memory()
+	return r
 }
 
 // profileHarness starts a CPU profile of the harness itself, when -profile
@@ -346,12 +336,20 @@ func (b *bench) profileHarness(label string) (stop func()) {
 // profiles it when -profile is set and name (a–d) is given.
 func (b *bench) scenario(ctx context.Context, srv *process, label, name string, op func(*worker) error) (*result, error) {
 	srv.resetPeak()
+	// b's webhooks are delivered while it runs and for a while after:
+	// slices of the floor between b's would be slowed by b's own work,
+	// so b is measured whole (its target is a rate, not a ratio).
+	paired := b.fl != nil && name != "b"
+	measured := b.o.duration
+	if paired {
+		measured *= 2 // the scenario and the floor beside it
+	}
 	done := make(chan error, 1)
 	if b.o.profile != "" && name != "" {
 		os.MkdirAll(b.o.profile, 0o755)
 		stem := filepath.Join(b.o.profile, strings.ReplaceAll(label, " ", "-"))
 		fetch(ctx, srv.pprof+"/debug/pprof/allocs", stem+".allocs-before.pprof")
-		secs := max(1, int((b.o.warmup+2*b.o.duration)/time.Second)-1) // the scenario and the floor beside it
+		secs := max(1, int((b.o.warmup+measured)/time.Second)-1)
 		go func() {
 			done <- fetch(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", srv.pprof, secs), stem+".cpu.pprof")
 		}()
@@ -370,10 +368,7 @@ func (b *bench) scenario(ctx context.Context, srv *process, label, name string, 
 		return srv.cpu(), 0
 	}
 	var r *result
-	// b's webhooks are delivered while it runs and for a while after:
-	// slices of the floor between b's would be slowed by b's own work,
-	// so b is measured whole (its target is a rate, not a ratio).
-	if b.fl != nil && name != "b" {
+	if paired {
 		r = drivePaired(ctx, label, b.c, b.o.conns, b.o.warmup, b.o.duration, op, floorRequest(b.fl.url), cpu,
 			func() (time.Duration, time.Duration) { return b.fl.cpu(), 0 })
 	} else {

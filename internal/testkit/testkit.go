@@ -14,6 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -32,6 +33,7 @@ import (
 	"github.com/doorwayhq/doorway/internal/pgtest"
 	"github.com/doorwayhq/doorway/registry"
 	"github.com/doorwayhq/doorway/secret"
+	"github.com/doorwayhq/doorway/store"
 	"github.com/doorwayhq/doorway/store/postgres"
 )
 
@@ -166,6 +168,56 @@ func (s *Server) AppManifest(t testing.TB, m doorway.Manifest) *registry.Created
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Installed is an installation Installs made, and when its approval
+// committed.
+type Installed struct {
+	*doorway.Installation
+	CommittedAt time.Time
+}
+
+// Installs installs app appID (test mode) into n new tenants of a new user,
+// approving through the store rather than the pages, for benchmarks that
+// need many installations quickly. With every > 0 the approvals are paced
+// one every every.
+func (s *Server) Installs(t testing.TB, appID string, n int, every time.Duration) []Installed {
+	t.Helper()
+	ctx := context.Background()
+	u, err := s.Identity.CreateUser(ctx, fmt.Sprintf("installs%d@example.com", time.Now().UnixNano()), Password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := s.Store.App(ctx, appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var todo []*doorway.InstallRequest
+	for i := range n {
+		tn, err := s.Identity.CreateTenant(ctx, fmt.Sprintf("T%d", i), u.Email)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := s.Clock.Now()
+		todo = append(todo, &doorway.InstallRequest{ID: secret.ID("req_"), Profile: doorway.ProfileStripeLink, AppID: appID,
+			VersionID: app.TestVersionID, Mode: doorway.Test, RedirectURI: "https://app.example/callback",
+			BrowserHash: secret.Hash("b"), UserID: u.ID, TenantID: tn.ID, CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute)})
+	}
+	out := make([]Installed, 0, n)
+	tick := time.Now()
+	for _, r := range todo {
+		inst, err := s.Store.Decide(ctx, store.Decision{Request: r, Decision: doorway.Approved, Now: s.Clock.Now(),
+			InstallationID: secret.Token("ins_"), EventID: secret.Token("evt_"), GrantID: secret.Token("gr_")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, Installed{inst, time.Now()})
+		if every > 0 {
+			tick = tick.Add(every)
+			time.Sleep(time.Until(tick))
+		}
+	}
+	return out
 }
 
 // Install runs an install of a user with one tenant from entryURL to the
