@@ -9,7 +9,9 @@
 //
 // Failed sign-ins are limited per email and address (see SignIn), so a
 // password cannot be guessed faster than one try every few seconds, and a
-// blocked try is answered before its password is hashed.
+// blocked try is answered before its password is hashed. No more passwords
+// are hashed at once than there are cores (argonSlots), so a burst of
+// sign-ins queues instead of holding 19 MiB each.
 package identity
 
 import (
@@ -20,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -184,11 +188,33 @@ const (
 	argonKeyLen = 32
 )
 
+// argonSlots bounds the argon2id computations running at once to the
+// cores there are. Each holds its memory (19 MiB) for as long as it runs,
+// and more of them at once finish no sooner on the same cores: unbounded,
+// a burst of a hundred sign-ins held 1.9 GB (the sign-in limit counts per
+// email, and a burst can name a hundred emails). The others wait their
+// turn. argonRunning and argonPeak count what runs, for the tests.
+var (
+	argonSlots   = make(chan struct{}, runtime.GOMAXPROCS(0))
+	argonRunning atomic.Int32
+	argonPeak    atomic.Int32
+)
+
+func argonKey(password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
+	argonSlots <- struct{}{}
+	defer func() { <-argonSlots }()
+	n := argonRunning.Add(1)
+	defer argonRunning.Add(-1)
+	for p := argonPeak.Load(); n > p && !argonPeak.CompareAndSwap(p, n); p = argonPeak.Load() {
+	}
+	return argon2.IDKey(password, salt, time, memory, lanes, keyLen)
+}
+
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argon2.IDKey([]byte(password), salt, argonTime, argonMemory, argonLanes, argonKeyLen)
+	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonLanes, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonLanes,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
@@ -216,6 +242,6 @@ func CheckPassword(hash, password string) bool {
 	if err != nil || len(want) == 0 {
 		return false
 	}
-	got := argon2.IDKey([]byte(password), salt, iterations, memory, lanes, uint32(len(want)))
+	got := argonKey([]byte(password), salt, iterations, memory, lanes, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }

@@ -25,3 +25,22 @@ func TestDummyHashCostsWhatAPasswordCosts(t *testing.T) {
 		t.Error("dummyHash matches a password somebody could guess")
 	}
 }
+
+// Each argon2id holds 19 MiB while it runs: a burst of sign-ins must not
+// run more of them at once than there are cores.
+func TestPasswordHashingIsBoundedByTheCores(t *testing.T) {
+	argonPeak.Store(0)
+	const burst = 12
+	done := make(chan bool, burst)
+	for i := range burst {
+		go func() { done <- CheckPassword(dummyHash, strings.Repeat("p", i+1)) }()
+	}
+	for range burst {
+		if <-done {
+			t.Fatal("a guess matched dummyHash")
+		}
+	}
+	if peak, cores := argonPeak.Load(), cap(argonSlots); peak > int32(cores) || peak < 1 {
+		t.Errorf("%d argon2id computations ran at once on %d cores", peak, cores)
+	}
+}
