@@ -108,8 +108,9 @@ at least once, in order per installation, retried for about three days
 (see the webhooks: section of doorway config example). Deliveries to
 loopback and private addresses are refused unless --webhook-allow-private.
 
-Go's garbage collector runs at GOGC=200 unless GOGC is set: about 20 MB
-more heap under load for 5-8 % less CPU. GOMEMLIMIT caps the heap.`,
+Go's garbage collector runs at GOGC=400 with a soft memory limit of 128 MiB
+(GOMEMLIMIT) unless those are set: less CPU per request for about 10 MB
+more under load, and a bound on bursts of password hashing.`,
 		Example: `  doorway serve
   doorway serve --addr :8443 --issuer https://install.example.com --config doorway.yaml
   DOORWAY_MASTER_KEY=$(openssl rand -base64 32) doorway serve --db /var/lib/doorway/doorway.db`,
