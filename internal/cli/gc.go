@@ -11,10 +11,10 @@ import (
 // The server's live heap is small (tens of MB) and every request
 // allocates, so at Go's default, GOGC=100, the collector ran several times
 // a second under load. At 400 the heap may grow to five times the live
-// data. Against 200, in six interleaved harness runs each (BENCHMARKS.md):
-// every run more installs a second, with 3–14 % less CPU an install; c
-// and d closer to the floor in every run; a unchanged; 7–10 MB more peak
-// RSS.
+// data. Against 200, in nine interleaved pairs of harness runs
+// (BENCHMARKS.md): more installs a second in eight (3–14 % less CPU an
+// install in the first six), c and d closer to the floor in all six that
+// measured them, a and g unchanged, 7–10 MB more peak RSS.
 //
 // A growth factor alone does not bound memory: while two password hashes
 // run (19 MiB each, argonSlots), the live heap is ~40 MB and the next goal
