@@ -147,12 +147,16 @@ func (s *Service) SignIn(ctx context.Context, email, password, from string) (tok
 	}
 	u, err = s.Store.UserByEmail(ctx, email)
 	if errors.Is(err, store.ErrNotFound) {
-		CheckPassword(dummyHash, password)
+		if _, err := checkPassword(ctx, dummyHash, password); err != nil {
+			return "", nil, err
+		}
 		return failed()
 	} else if err != nil {
 		return "", nil, err
 	}
-	if !CheckPassword(u.PasswordHash, password) {
+	if ok, err := checkPassword(ctx, u.PasswordHash, password); err != nil {
+		return "", nil, err
+	} else if !ok {
 		return failed()
 	}
 	token = secret.Token("")
@@ -193,55 +197,70 @@ const (
 // and more of them at once finish no sooner on the same cores: unbounded,
 // a burst of a hundred sign-ins held 1.9 GB (the sign-in limit counts per
 // email, and a burst can name a hundred emails). The others wait their
-// turn. argonRunning and argonPeak count what runs, for the tests.
+// turn, or give up when their request is gone. argonRunning and
+// argonPeak count what runs, for the tests.
 var (
 	argonSlots   = make(chan struct{}, runtime.GOMAXPROCS(0))
 	argonRunning atomic.Int32
 	argonPeak    atomic.Int32
 )
 
-func argonKey(password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) []byte {
-	argonSlots <- struct{}{}
+func argonKey(ctx context.Context, password, salt []byte, time, memory uint32, lanes uint8, keyLen uint32) ([]byte, error) {
+	select {
+	case argonSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	defer func() { <-argonSlots }()
 	n := argonRunning.Add(1)
 	defer argonRunning.Add(-1)
 	for p := argonPeak.Load(); n > p && !argonPeak.CompareAndSwap(p, n); p = argonPeak.Load() {
 	}
-	return argon2.IDKey(password, salt, time, memory, lanes, keyLen)
+	return argon2.IDKey(password, salt, time, memory, lanes, keyLen), nil
 }
 
 // HashPassword returns an argon2id hash in the PHC string format.
 func HashPassword(password string) string {
 	salt := make([]byte, 16)
 	rand.Read(salt)
-	key := argonKey([]byte(password), salt, argonTime, argonMemory, argonLanes, argonKeyLen)
+	key, _ := argonKey(context.Background(), []byte(password), salt, argonTime, argonMemory, argonLanes, argonKeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonLanes,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
 }
 
 // CheckPassword reports whether password matches an argon2id PHC hash.
 func CheckPassword(hash, password string) bool {
+	ok, _ := checkPassword(context.Background(), hash, password)
+	return ok
+}
+
+// checkPassword is CheckPassword for a request: it gives up, with ctx's
+// error, if ctx is done while it waits for its turn to hash.
+func checkPassword(ctx context.Context, hash, password string) (bool, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return false, nil
 	}
 	var version int
 	var memory, iterations uint32
 	var lanes uint8
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false
+		return false, nil
 	}
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &memory, &iterations, &lanes); err != nil {
-		return false
+		return false, nil
 	}
 	salt, err := base64.RawStdEncoding.DecodeString(parts[4])
 	if err != nil {
-		return false
+		return false, nil
 	}
 	want, err := base64.RawStdEncoding.DecodeString(parts[5])
 	if err != nil || len(want) == 0 {
-		return false
+		return false, nil
 	}
-	got := argonKey([]byte(password), salt, iterations, memory, lanes, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	got, err := argonKey(ctx, []byte(password), salt, iterations, memory, lanes, uint32(len(want)))
+	if err != nil {
+		return false, err
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1, nil
 }

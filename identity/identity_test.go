@@ -1,8 +1,11 @@
 package identity
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // An unknown email is checked against dummyHash so that it takes as long
@@ -42,5 +45,37 @@ func TestPasswordHashingIsBoundedByTheCores(t *testing.T) {
 	}
 	if peak, cores := argonPeak.Load(), cap(argonSlots); peak > int32(cores) || peak < 1 {
 		t.Errorf("%d argon2id computations ran at once on %d cores", peak, cores)
+	}
+}
+
+// A sign-in waiting for its turn to hash gives up when its request is
+// gone, instead of hashing for a client that left.
+func TestAWaitingSignInGivesUpWithItsRequest(t *testing.T) {
+	for range cap(argonSlots) { // every core busy hashing
+		argonSlots <- struct{}{}
+	}
+	defer func() {
+		for range cap(argonSlots) {
+			<-argonSlots
+		}
+	}()
+	argonPeak.Store(0)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := checkPassword(ctx, dummyHash, "a guess")
+		done <- err
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("checkPassword after its request was cancelled = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("checkPassword still waits for a turn to hash after its request was cancelled")
+	}
+	if argonPeak.Load() != 0 {
+		t.Error("the cancelled sign-in hashed its password anyway")
 	}
 }

@@ -1,8 +1,12 @@
 package web_test
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -103,4 +107,35 @@ func (f forwardedFor) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("X-Forwarded-For", string(f))
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestAbandonedSignInIsNotAnError: a sign-in whose client has gone (here
+// before the server reads anything) fails with the cancellation, which
+// is not a fault of the server's to log as one.
+func TestAbandonedSignInIsNotAnError(t *testing.T) {
+	var log testkit.LogBuffer
+	s := testkit.Start(t, func(m *cli.Main) { m.Logger = slog.New(slog.NewTextHandler(&log, nil)) })
+	b := s.Browser(t)
+	page := b.Get("/signin")
+	csrf := page.CSRF()
+	if csrf == "" {
+		t.Fatalf("the sign-in page has no form token:\n%s", page.Body)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	form := url.Values{"csrf": {csrf}, "email": {"ada@example.com"}, "password": {"a guess"}}
+	req := httptest.NewRequestWithContext(ctx, "POST", "/signin", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	base, _ := url.Parse(s.URL())
+	for _, c := range b.Client.Jar.Cookies(base) {
+		req.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusInternalServerError {
+		t.Fatalf("abandoned sign-in = %d, want the generic 500 page (nobody reads it)", w.Code)
+	}
+	if strings.Contains(log.String(), "internal error") {
+		t.Errorf("an abandoned sign-in was logged as an internal error:\n%s", log.String())
+	}
 }

@@ -249,7 +249,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	title, msg := "This install cannot continue", doorway.ErrorMessage(err)
 	switch code {
 	case doorway.EInternal:
-		s.Logger.Error("internal error", "path", r.URL.Path, "err", err)
+		// A request whose client has gone fails with the cancellation
+		// (a sign-in waiting for its turn to hash, a query under way):
+		// nothing went wrong on this side, and the request's own log
+		// line says it ended.
+		if ctxErr := r.Context().Err(); ctxErr == nil || !errors.Is(err, ctxErr) {
+			s.Logger.Error("internal error", "path", r.URL.Path, "err", err)
+		}
 		title = "Something went wrong on our side"
 	case doorway.EUnavailable:
 		s.Logger.Warn("database unavailable", "path", r.URL.Path, "err", err)
