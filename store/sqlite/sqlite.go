@@ -124,11 +124,15 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go checkpoint(c, stop, done)
-	db := sqlstore.New(w, r, dialect)
+	rows := newRowReader(path, n)
+	d := dialect
+	d.Rows = rows
+	db := sqlstore.New(w, r, d)
 	db.OnClose(func() {
 		close(stop)
 		<-done
 		c.Close()
+		rows.close()
 	})
 	return db, nil
 }
@@ -209,8 +213,6 @@ var dialect = sqlstore.Dialect{
 	Prepare: true,
 	// One writer, whose commits write each page touched: share them.
 	Batch: true,
-	// Reads by key of a local file: see sqlstore.Dialect.
-	Uncancelled: true,
 	// Bulk INSERTs: see sqlstore.Dialect.
 	Anonymous: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without

@@ -115,9 +115,9 @@ func TestAppChangedOnAnotherNode(t *testing.T) {
 	}
 }
 
-// TestReadByKeyIgnoresCancellation: a read of one row on the read pool
-// runs to its end even when the caller's context is done
-// (sqlstore.Dialect.Uncancelled), while a write still stops.
+// TestReadByKeyIgnoresCancellation: a read of one row runs to its end
+// even when the caller's context is done (rowReader, which reads single
+// rows, does not take it), while a write still stops.
 func TestReadByKeyIgnoresCancellation(t *testing.T) {
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "doorway.db"), sqlite.Options{})
 	if err != nil {

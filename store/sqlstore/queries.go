@@ -21,7 +21,7 @@ func (db *DB) CreateUser(ctx context.Context, u *doorway.User) error {
 
 const userCols = `id, email, password_hash, created_at`
 
-func scanUser(row *sql.Row) (*doorway.User, error) {
+func scanUser(row scanner) (*doorway.User, error) {
 	var u doorway.User
 	var created int64
 	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created); err != nil {
@@ -273,7 +273,7 @@ func (db *DB) AppVersion(ctx context.Context, id string) (*doorway.AppVersion, e
 // (remember) fill the cache. Callers get their own copy of the struct; its
 // slices are shared and must not be modified.
 func (db *DB) version(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
+	QueryRowContext(context.Context, string, ...any) Row
 }, id string, remember bool) (*doorway.AppVersion, error) {
 	if v, ok := db.versions.Load(id); ok {
 		c := *v.(*doorway.AppVersion)

@@ -51,13 +51,10 @@ type Dialect struct {
 	// PostgreSQL 30 % less of doorway's CPU and 18 % less of the
 	// database's). Refusals take the transaction, which finds out why.
 	OneTrip bool
-	// Uncancelled: a single-row read on the read pool is not handed the
-	// caller's cancellation. On a local file such a read takes
-	// microseconds and never waits for a lock (WAL), while a cancellable
-	// context costs two goroutines a query, database/sql's watcher and the
-	// driver's: 8-10 % of an installation read, measured in-process. Not
-	// for a database across a network, where a query can hang.
-	Uncancelled bool
+	// Rows, if set, runs the single-row reads of the read pool
+	// (QueryRowContext outside a transaction) instead of database/sql:
+	// store/sqlite reads them through SQLite's C API.
+	Rows RowReader
 	// Anonymous: statements built with many parameters use ? rather than
 	// $N. (The SQLite driver looks each $N up by name in a list, which made
 	// a 400-row INSERT seven times slower than twenty 20-row ones.)
@@ -92,7 +89,7 @@ func New(w, r *sql.DB, d Dialect) *DB {
 	db := &DB{w: &pool{DB: w, prepare: d.Prepare}, d: d}
 	db.r = db.w
 	if r != w {
-		db.r = &pool{DB: r, prepare: d.Prepare, uncancelled: d.Uncancelled}
+		db.r = &pool{DB: r, prepare: d.Prepare, rows: d.Rows}
 	}
 	if d.Batch {
 		db.batch, db.closed, db.stopped = make(chan *batchTx), make(chan struct{}), make(chan struct{})
@@ -214,7 +211,16 @@ func fromNullMS(v sql.NullInt64) time.Time {
 	return fromMS(v.Int64)
 }
 
-type scanner interface{ Scan(...any) error }
+type scanner = Row
+
+// Row is a row read by QueryRowContext, or the error that stopped it
+// (sql.ErrNoRows when there was none).
+type Row interface{ Scan(dest ...any) error }
+
+// RowReader reads a query's first row (Dialect.Rows).
+type RowReader interface {
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
 
 // collect scans every row of a query with scan.
 func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]T, error) {

@@ -13,9 +13,9 @@ import (
 // keeps its own per-connection cache.
 type pool struct {
 	*sql.DB
-	prepare     bool
-	uncancelled bool     // Dialect.Uncancelled, on the read pool
-	stmts       sync.Map // statement text → *sql.Stmt
+	prepare bool
+	rows    RowReader // Dialect.Rows, on the read pool
+	stmts   sync.Map  // statement text → *sql.Stmt
 }
 
 // stmt returns q prepared on the pool, or nil when the pool does not
@@ -39,9 +39,9 @@ func (p *pool) stmt(ctx context.Context, q string) *sql.Stmt {
 	return s
 }
 
-func (p *pool) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if p.uncancelled {
-		ctx = context.WithoutCancel(ctx)
+func (p *pool) QueryRowContext(ctx context.Context, q string, args ...any) Row {
+	if p.rows != nil {
+		return p.rows.QueryRow(ctx, q, args...)
 	}
 	if s := p.stmt(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
@@ -85,7 +85,7 @@ func (t txn) prepared(ctx context.Context, q string) *sql.Stmt {
 	return nil
 }
 
-func (t txn) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+func (t txn) QueryRowContext(ctx context.Context, q string, args ...any) Row {
 	if s := t.prepared(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
