@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -387,6 +388,46 @@ func TestRevokedInstanceTokenRenewsTheGrant(t *testing.T) {
 	fresh := after["access_token"].(string)
 	if x.introspect(t, fresh)["active"] != true || grantOf(fresh) == nil || grantOf(fresh) == grantOf(old) {
 		t.Fatalf("the new instance token is of grant %v, the revoked one of %v: want an active token of another grant", grantOf(fresh), grantOf(old))
+	}
+}
+
+// TestTokenRequestContentTypes: the token endpoint reads a form however
+// its media type is written, and JSON; another media type is refused with
+// what to send instead.
+func TestTokenRequestContentTypes(t *testing.T) {
+	x := newSetup(t)
+	_, _, q := x.code(t)
+	instance := q.Get("instance_id")
+	form := "grant_type=client_credentials&instance_id=" + url.QueryEscape(instance)
+	for _, c := range []struct {
+		contentType, body string
+		status            int
+		want              string
+	}{
+		{"application/x-www-form-urlencoded", form, 200, "access_token"},
+		{"application/x-www-form-urlencoded; charset=UTF-8", form, 200, "access_token"},
+		{"Application/X-WWW-Form-Urlencoded", form, 200, "access_token"},
+		{"", form, 200, "access_token"},
+		{"application/json", `{"grant_type":"client_credentials","instance_id":"` + instance + `"}`, 200, "access_token"},
+		{"text/plain", form, 400, "application/x-www-form-urlencoded or application/json, not text/plain"},
+	} {
+		req, err := http.NewRequest(http.MethodPost, x.s.URL()+"/oauth2/token", strings.NewReader(c.body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", basic(x.app))
+		if c.contentType != "" {
+			req.Header.Set("Content-Type", c.contentType)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.want) {
+			t.Errorf("Content-Type %q: %d %s; want %d with %q", c.contentType, resp.StatusCode, body, c.status, c.want)
+		}
 	}
 }
 
