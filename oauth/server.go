@@ -90,10 +90,7 @@ const maxBody = 64 << 10
 // refused (RFC 6749 §3.2).
 func params(w http.ResponseWriter, r *http.Request) (url.Values, *Error) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	ct := r.Header.Get("Content-Type")
-	if ct != "application/x-www-form-urlencoded" { // what nearly every client sends, parsed for nothing
-		ct, _, _ = mime.ParseMediaType(ct)
-	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "application/json":
 		var m map[string]any
