@@ -40,6 +40,7 @@ bench-webhook:
 # hello-world form handler in the same run: where a handler change moves a.
 bench-token:
 	$(GO) test -run '^$$' -bench 'InstanceToken|HelloForm' -benchtime 20000x -count 3 ./oauth/
+	$(GO) test -run '^$$' -bench 'ReadByKey' -count 3 ./store/sqlite/
 
 vet:
 	$(GO) vet ./...

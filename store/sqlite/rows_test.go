@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/doorwayhq/doorway"
+	"github.com/doorwayhq/doorway/store/sqlstore"
 )
 
 // rowsDB is a database file with one table, written through the driver
@@ -165,4 +166,71 @@ func TestRowReaderClosed(t *testing.T) {
 	if err := r.QueryRow(context.Background(), `SELECT id FROM things WHERE id = 'a'`).Scan(&id); !errors.Is(err, errReaderClosed) {
 		t.Fatalf("read after close: %v; want %v", err, errReaderClosed)
 	}
+}
+
+// BenchmarkReadByKey reads rows shaped like installations (13 columns,
+// WITHOUT ROWID, 10,000 of them) by key at random, through database/sql's
+// read pool as the store did and through rowReader as it does (make
+// bench-token).
+func BenchmarkReadByKey(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "read.db")
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec(`CREATE TABLE installations (id TEXT PRIMARY KEY, app_id TEXT NOT NULL, tenant_id TEXT NOT NULL,
+		mode TEXT NOT NULL, status TEXT NOT NULL, version_id TEXT NOT NULL, permissions TEXT NOT NULL, installed_by TEXT NOT NULL,
+		event_seq INTEGER NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, grant_id TEXT NOT NULL,
+		grant_revoked_at INTEGER) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]string, 10_000)
+	tx, _ := w.Begin()
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ins_%026d", i*7919%10_007)
+		if _, err := tx.Exec(`INSERT INTO installations VALUES ($1, 'app_01JX', $2, 'live', 'active', 'ver_01JX', 'site.read site.write',
+			'usr_01JX', 1, 1700000000000, 1700000000000, 'gr_01JX', NULL)`, ids[i], fmt.Sprintf("tnt_%026d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	const q = `SELECT id, app_id, tenant_id, mode, status, version_id, permissions, installed_by, event_seq, created_at,
+		updated_at, grant_id, grant_revoked_at FROM installations WHERE id = $1`
+	read := func(b *testing.B, row func(id string) sqlstore.Row) {
+		var (
+			s                    [9]string
+			seq, created, update int64
+			revoked              sql.NullInt64
+		)
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i = (i + 7) % len(ids)
+			if err := row(ids[i]).Scan(&s[0], &s[1], &s[2], &s[3], &s[4], &s[5], &s[6], &s[7], &seq, &created, &update, &s[8], &revoked); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	ctx := context.Background()
+	b.Run("database-sql", func(b *testing.B) {
+		r, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(1)")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		st, err := r.Prepare(q)
+		if err != nil {
+			b.Fatal(err)
+		}
+		read(b, func(id string) sqlstore.Row { return st.QueryRowContext(ctx, id) })
+	})
+	b.Run("row-reader", func(b *testing.B) {
+		rr := newRowReader(path, 1)
+		defer rr.close()
+		read(b, func(id string) sqlstore.Row { return rr.QueryRow(ctx, q, id) })
+	})
 }

@@ -4,8 +4,10 @@
 // It keeps two pools. All writes go through one connection, so writers queue
 // in Go instead of failing with "database is locked", and every transaction
 // starts with BEGIN IMMEDIATE (a deferred transaction that later upgrades to
-// a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use a pool of read-only
-// connections that WAL lets run beside the writer.
+// a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use read-only
+// connections that WAL lets run beside the writer: reads of one row (most
+// of them: by key) go through SQLite's C API on connections of their own
+// (rowReader, rows.go), reads of many through database/sql's pool.
 //
 // Pragmas, and why:
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.
