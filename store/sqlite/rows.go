@@ -101,13 +101,17 @@ func (r *rowReader) close() {
 
 func (c *rawConn) open(path string) error {
 	c.tls = libc.NewTLS()
-	c.out = libc.Xmalloc(c.tls, 8)
+	if c.out = libc.Xmalloc(c.tls, 8); c.out == 0 {
+		c.close()
+		return errors.New("sqlite: out of memory opening a reader")
+	}
 	name, err := libc.CString(path)
 	if err != nil {
+		c.close()
 		return err
 	}
-	defer libc.Xfree(c.tls, name)
 	rc := lib.Xsqlite3_open_v2(c.tls, name, c.out, lib.SQLITE_OPEN_READWRITE|lib.SQLITE_OPEN_NOMUTEX, 0)
+	libc.Xfree(c.tls, name)
 	c.db = libc.AtomicLoadPUintptr(c.out)
 	if rc != lib.SQLITE_OK {
 		err := c.error(rc, "open "+path)
@@ -150,7 +154,9 @@ func (c *rawConn) close() {
 	if c.arena != 0 {
 		libc.Xfree(c.tls, c.arena)
 	}
-	libc.Xfree(c.tls, c.out)
+	if c.out != 0 {
+		libc.Xfree(c.tls, c.out)
+	}
 	c.tls.Close()
 	*c = rawConn{}
 }

@@ -154,6 +154,21 @@ func TestRowReaderSeesEveryCommit(t *testing.T) {
 	}
 }
 
+// TestRowReaderCannotOpen: a database that cannot be opened is an error
+// that names it, on every read, not a panic or a hang.
+func TestRowReaderCannotOpen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "missing", "doorway.db")
+	r := newRowReader(path, 1)
+	defer r.close()
+	for range 2 {
+		var id string
+		err := r.QueryRow(context.Background(), `SELECT 'x'`).Scan(&id)
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("read of a database that cannot be opened: %v; want an error naming %s", err, path)
+		}
+	}
+}
+
 // TestRowReaderClosed: close waits for a read in progress, and a read
 // after it is an error, not a hang.
 func TestRowReaderClosed(t *testing.T) {
