@@ -6,10 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"sync"
-	"unsafe"
 
 	"modernc.org/libc"
 	lib "modernc.org/sqlite/lib"
@@ -234,26 +234,25 @@ func (c *rawConn) queryRow(path, query string, args []any, r *row) error {
 		v.kind = lib.Xsqlite3_column_type(c.tls, s.p, col)
 		switch v.kind {
 		case lib.SQLITE_INTEGER:
-			v.i = lib.Xsqlite3_column_int64(c.tls, s.p, col)
+			v.n = lib.Xsqlite3_column_int64(c.tls, s.p, col)
 		case lib.SQLITE_FLOAT:
-			v.f = lib.Xsqlite3_column_double(c.tls, s.p, col)
+			v.n = int64(math.Float64bits(lib.Xsqlite3_column_double(c.tls, s.p, col)))
 		case lib.SQLITE_TEXT:
-			v.b = c.bytes(lib.Xsqlite3_column_text(c.tls, s.p, col), col, s)
+			v.s = c.text(lib.Xsqlite3_column_text(c.tls, s.p, col), col, s)
 		case lib.SQLITE_BLOB:
-			v.b = c.bytes(lib.Xsqlite3_column_blob(c.tls, s.p, col), col, s)
+			v.s = c.text(lib.Xsqlite3_column_blob(c.tls, s.p, col), col, s)
 		}
 	}
 	return nil
 }
 
-// bytes copies a text or blob column out of SQLite's memory.
-func (c *rawConn) bytes(p uintptr, col int32, s *rawStmt) []byte {
+// text copies a text or blob column out of SQLite's memory.
+func (c *rawConn) text(p uintptr, col int32, s *rawStmt) string {
 	n := lib.Xsqlite3_column_bytes(c.tls, s.p, col)
-	b := make([]byte, n)
-	if n > 0 {
-		copy(b, libc.GoBytes(p, int(n)))
+	if p == 0 || n == 0 {
+		return ""
 	}
-	return b
+	return string(libc.GoBytes(p, int(n)))
 }
 
 func (c *rawConn) bind(s *rawStmt, args []any, query string) error {
@@ -367,12 +366,11 @@ func basic(v any) (any, error) {
 	return nil, fmt.Errorf("a %T: pass a string, []byte, integer, bool, float or nil", v)
 }
 
-// value is one column of a row, as SQLite stored it.
+// value is one column of a row, as SQLite stored it: 32 bytes.
 type value struct {
-	kind int32 // lib.SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB or _NULL
-	i    int64
-	f    float64
-	b    []byte // TEXT and BLOB
+	kind int32  // lib.SQLITE_INTEGER, _FLOAT, _TEXT, _BLOB or _NULL
+	n    int64  // an INTEGER, or a FLOAT's bits
+	s    string // a TEXT or a BLOB
 }
 
 // row is a row read by rowReader, or why there is none.
@@ -403,18 +401,18 @@ func assign(dest any, v *value) error {
 	switch d := dest.(type) {
 	case *string:
 		if v.kind == lib.SQLITE_TEXT || v.kind == lib.SQLITE_BLOB {
-			*d = unsafe.String(unsafe.SliceData(v.b), len(v.b)) // v.b is ours alone
+			*d = v.s
 			return nil
 		}
 	case *int64:
 		if v.kind == lib.SQLITE_INTEGER {
-			*d = v.i
+			*d = v.n
 			return nil
 		}
 	case *[]byte:
 		switch v.kind {
 		case lib.SQLITE_TEXT, lib.SQLITE_BLOB:
-			*d = v.b
+			*d = []byte(v.s) // the caller's to change, as database/sql's copy is
 			return nil
 		case lib.SQLITE_NULL:
 			*d = nil
@@ -453,12 +451,12 @@ func assignOther(dest any, v *value) error {
 		e.Set(n)
 		return nil
 	}
-	text := string(v.b)
+	text := v.s
 	switch v.kind {
 	case lib.SQLITE_INTEGER:
-		text = strconv.FormatInt(v.i, 10)
+		text = strconv.FormatInt(v.n, 10)
 	case lib.SQLITE_FLOAT:
-		text = strconv.FormatFloat(v.f, 'g', -1, 64)
+		text = strconv.FormatFloat(math.Float64frombits(uint64(v.n)), 'g', -1, 64)
 	}
 	switch e.Kind() {
 	case reflect.String:
@@ -493,13 +491,13 @@ func assignOther(dest any, v *value) error {
 func (v *value) any() any {
 	switch v.kind {
 	case lib.SQLITE_INTEGER:
-		return v.i
+		return v.n
 	case lib.SQLITE_FLOAT:
-		return v.f
+		return math.Float64frombits(uint64(v.n))
 	case lib.SQLITE_TEXT:
-		return string(v.b)
+		return v.s
 	case lib.SQLITE_BLOB:
-		return v.b
+		return []byte(v.s)
 	}
 	return nil
 }
