@@ -73,7 +73,7 @@ func (db *DB) TenantInstallations(ctx context.Context, tenantID string) ([]doorw
 
 func (db *DB) installations(ctx context.Context, query string, args ...any) ([]doorway.Installation, error) {
 	rows, err := db.r.QueryContext(ctx, query, args...)
-	return collect(rows, err, func(r scanner) (*doorway.Installation, error) {
+	return collect(rows, err, func(r Row) (*doorway.Installation, error) {
 		i, _, err := scanInstallation(r)
 		return i, err
 	})

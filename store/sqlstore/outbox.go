@@ -17,7 +17,7 @@ import (
 const eventCols = `id, type, app_id, installation_id, tenant_id, user_id, mode, permissions,
 	sequence, state, created_at, delivery, attempts, next_attempt_at`
 
-func scanEvent(row scanner) (*doorway.Event, error) {
+func scanEvent(row Row) (*doorway.Event, error) {
 	var e doorway.Event
 	var perms string
 	var created, next int64
@@ -175,7 +175,7 @@ func (db *DB) Attempts(ctx context.Context, appID string, before int64, limit in
 	return collect(rows, err, scanAttempt)
 }
 
-func scanAttempt(row scanner) (*doorway.Attempt, error) {
+func scanAttempt(row Row) (*doorway.Attempt, error) {
 	var a doorway.Attempt
 	var latency, at, next int64
 	if err := row.Scan(&a.ID, &a.EventID, &a.EventType, &a.AppID, &a.Number, &a.URL, &a.StatusCode, &a.Error,

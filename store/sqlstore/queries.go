@@ -21,7 +21,7 @@ func (db *DB) CreateUser(ctx context.Context, u *doorway.User) error {
 
 const userCols = `id, email, password_hash, created_at`
 
-func scanUser(row scanner) (*doorway.User, error) {
+func scanUser(row Row) (*doorway.User, error) {
 	var u doorway.User
 	var created int64
 	if err := row.Scan(&u.ID, &u.Email, &u.PasswordHash, &created); err != nil {
@@ -249,7 +249,7 @@ func (db *DB) AddAppVersion(ctx context.Context, v *doorway.AppVersion, modes ..
 
 const versionCols = `id, app_id, manifest, created_at`
 
-func scanVersion(row scanner) (*doorway.AppVersion, error) {
+func scanVersion(row Row) (*doorway.AppVersion, error) {
 	var v doorway.AppVersion
 	var manifest string
 	var created int64
@@ -614,7 +614,7 @@ func (r *installationRow) value() (*doorway.Installation, int64, error) {
 	return &r.i, r.seq, nil
 }
 
-func scanInstallation(row scanner) (*doorway.Installation, int64, error) {
+func scanInstallation(row Row) (*doorway.Installation, int64, error) {
 	var r installationRow
 	if err := row.Scan(r.dest()...); err != nil {
 		return nil, 0, err

@@ -211,10 +211,9 @@ func fromNullMS(v sql.NullInt64) time.Time {
 	return fromMS(v.Int64)
 }
 
-type scanner = Row
-
-// Row is a row read by QueryRowContext, or the error that stopped it
-// (sql.ErrNoRows when there was none).
+// Row is one row to scan: what QueryRowContext read, or the error that
+// stopped it (sql.ErrNoRows when there was none), or a *sql.Rows at its
+// current row.
 type Row interface{ Scan(dest ...any) error }
 
 // RowReader reads a query's first row (Dialect.Rows).
@@ -223,7 +222,7 @@ type RowReader interface {
 }
 
 // collect scans every row of a query with scan.
-func collect[T any](rows *sql.Rows, err error, scan func(scanner) (*T, error)) ([]T, error) {
+func collect[T any](rows *sql.Rows, err error, scan func(Row) (*T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func (r *grantRow) value() (*doorway.Grant, error) {
 	return &r.g, err
 }
 
-func scanGrant(row scanner) (*doorway.Grant, error) {
+func scanGrant(row Row) (*doorway.Grant, error) {
 	var r grantRow
 	if err := row.Scan(r.dest()...); err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func (db *DB) Grant(ctx context.Context, id string) (*doorway.Grant, error) {
 
 // both scans one row of the lead columns, if any, then installationRead
 // then grantCols, each prefixed with its table's alias (i, g).
-func both(row scanner, lead ...any) (*doorway.Installation, *doorway.Grant, error) {
+func both(row Row, lead ...any) (*doorway.Installation, *doorway.Grant, error) {
 	var ir installationRow
 	var gr grantRow
 	if err := row.Scan(append(append(lead, ir.dest()...), gr.dest()...)...); err != nil {
@@ -129,7 +129,7 @@ func (r *codeRow) value() (*doorway.AuthCode, error) {
 }
 
 // codeAndInstallation scans one row of codeColsC then installationColsI.
-func codeAndInstallation(row scanner) (*doorway.AuthCode, *doorway.Installation, error) {
+func codeAndInstallation(row Row) (*doorway.AuthCode, *doorway.Installation, error) {
 	var cr codeRow
 	var ir installationRow
 	if err := row.Scan(append(cr.dest(), ir.dest()...)...); err != nil {
