@@ -276,7 +276,10 @@ func (c *rawConn) bind(s *rawStmt, args []any, query string) error {
 				return fmt.Errorf("sqlite: argument $%d of %.200q: %w", a+1, query, err)
 			}
 			args[a] = b
-			if b, ok := b.(string); ok {
+			switch b := b.(type) { // a driver.Valuer may give either
+			case string:
+				size += len(b)
+			case []byte:
 				size += len(b)
 			}
 		}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -119,6 +120,25 @@ func TestRowReaderBindsByNumber(t *testing.T) {
 	var n int64
 	if err := r.QueryRow(ctx, `SELECT count(*) FROM things`).Scan(&n); err != nil || n != 3 {
 		t.Fatalf("after the refused DELETE: %d rows, %v; want all 3", n, err)
+	}
+}
+
+// blob is an argument whose driver value is bytes, as a sealed secret's
+// type might be.
+type blob []byte
+
+func (b blob) Value() (driver.Value, error) { return []byte(b), nil }
+
+// TestRowReaderBindsValuers: a driver.Valuer's value is bound whole, with
+// room made for it, however long.
+func TestRowReaderBindsValuers(t *testing.T) {
+	_, r := rowsDB(t)
+	long := blob(strings.Repeat("\x01sealed", 500))
+	var n int64
+	var same bool
+	err := r.QueryRow(context.Background(), `SELECT length($1), $1 = $2`, long, []byte(long)).Scan(&n, &same)
+	if err != nil || n != int64(len(long)) || !same {
+		t.Fatalf("a %d-byte Valuer bound as %d bytes, equal to itself %v, %v", len(long), n, same, err)
 	}
 }
 
