@@ -7,7 +7,9 @@
 // a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use read-only
 // connections that WAL lets run beside the writer: reads of one row (most
 // of them: by key) go through SQLite's C API on connections of their own
-// (rowReader, rows.go), reads of many through database/sql's pool.
+// (rowReader, rows.go), reads of many through database/sql's pool. One
+// more connection keeps a read transaction open (walPin, pin.go), which
+// spares every other read the system calls of its WAL read lock.
 //
 // Pragmas, and why:
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.
@@ -125,8 +127,8 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	c.SetMaxOpenConns(1)
 	stop := make(chan struct{})
 	done := make(chan struct{})
-	go checkpoint(c, stop, done)
 	rows := newRowReader(path, n)
+	go checkpoint(c, rows.pin, stop, done)
 	d := dialect
 	d.Rows = rows
 	db := sqlstore.New(w, r, d)
@@ -151,8 +153,9 @@ const checkpointEvery = time.Second
 
 // checkpoint moves committed pages from the WAL into the database file
 // until stop is closed. PASSIVE: it copies what no reader still needs and
-// never waits for the writer or a reader.
-func checkpoint(c *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
+// never waits for the writer or a reader. The readers' pin is let go
+// meanwhile, or it would keep the checkpoint from copying anything.
+func checkpoint(c *sql.DB, pin *walPin, stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(checkpointEvery)
 	defer t.Stop()
@@ -161,7 +164,7 @@ func checkpoint(c *sql.DB, stop <-chan struct{}, done chan<- struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
-			c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+			pin.around(func() { c.Exec(`PRAGMA wal_checkpoint(PASSIVE)`) })
 		}
 	}
 }

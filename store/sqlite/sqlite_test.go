@@ -2,7 +2,9 @@ package sqlite_test
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,16 +46,23 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	db.Close()
 }
 
+// openDB opens a new database, closed when the test ends.
+func openDB(t *testing.T) (*sqlstore.DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "doorway.db")
+	db, err := sqlite.Open(context.Background(), path, sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
 // TestBackgroundCheckpoint: the writer never checkpoints, so committed
 // pages reach the database file only through the background checkpoint.
 func TestBackgroundCheckpoint(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "doorway.db")
-	db, err := sqlite.Open(ctx, path, sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, path := openDB(t)
 	size := func() int64 {
 		fi, err := os.Stat(path)
 		if err != nil {
@@ -75,6 +84,56 @@ func TestBackgroundCheckpoint(t *testing.T) {
 			t.Fatalf("the database file is %d bytes 5 s after 2,000 inserts (was %d): nothing was checkpointed", size(), before)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestReadsLetTheWALStartOver: the readers' pin on the WAL (pin.go) lets
+// the background checkpoint copy it all back, after which the writer starts
+// it over from its beginning; a WAL that never starts over grows with every
+// write for as long as the server runs. The WAL's header counts the times
+// it was started over.
+func TestReadsLetTheWALStartOver(t *testing.T) {
+	ctx := context.Background()
+	db, path := openDB(t)
+	restarts := func() uint32 {
+		h := make([]byte, 32)
+		f, err := os.Open(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := io.ReadFull(f, h); err != nil {
+			t.Fatalf("the WAL's header: %v", err)
+		}
+		return binary.BigEndian.Uint32(h[12:])
+	}
+	now := time.Now()
+	add := func(i int) {
+		u := &doorway.User{ID: fmt.Sprint("usr_", i), Email: fmt.Sprintf("u%d@example.com", i), CreatedAt: now}
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(i int) {
+		if u, err := db.User(ctx, fmt.Sprint("usr_", i)); err != nil || u.Email != fmt.Sprintf("u%d@example.com", i) {
+			t.Fatalf("user %d: %+v, %v", i, u, err)
+		}
+	}
+	for i := range 200 {
+		add(i)
+		read(i)
+	}
+	before := restarts()
+	// Reads only, past two checkpoints: the pin is held throughout, at the
+	// newest snapshot.
+	for end := time.Now().Add(2200 * time.Millisecond); time.Now().Before(end); {
+		read(199)
+		time.Sleep(time.Millisecond)
+	}
+	add(200)
+	read(200)
+	if after := restarts(); after == before {
+		t.Fatalf("the WAL was not started over after 200 writes, two checkpoints and a write (started over %d times before, %d after)", before, after)
 	}
 }
 
