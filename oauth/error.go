@@ -32,12 +32,20 @@ func invalidScope(desc string) *Error {
 // noStore marks a response that carries or concerns credentials
 // (RFC 6749 §5.1).
 func noStore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Pragma", "no-cache")
+	h := w.Header()
+	h["Cache-Control"], h["Pragma"] = noStoreValue, noCacheValue
 }
 
+// Header values shared by every answer and never changed (see web's
+// securityHeaderValues): Header.Set would make each anew.
+var (
+	noStoreValue = []string{"no-store"}
+	noCacheValue = []string{"no-cache"}
+	jsonType     = []string{"application/json"}
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	w.Header()["Content-Type"] = jsonType
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

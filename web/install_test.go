@@ -252,6 +252,18 @@ func TestSecurityHeadersOnEveryPage(t *testing.T) {
 			t.Errorf("GET %s: security headers missing: %v", path, p.Header)
 		}
 	}
+	// Every response starts from the same header values (web's
+	// securityHeaderValues); a page that sets its own changes only its own.
+	home := b.Get("/").Header.Get("Content-Security-Policy")
+	closing := b.Get("/installer/close-window")
+	if csp := closing.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "script-src 'self'") || closing.Header.Get("Cross-Origin-Opener-Policy") != "unsafe-none" {
+		t.Errorf("close-window: CSP %q, COOP %q; want its own, with scripts and without the opener policy", csp, closing.Header.Get("Cross-Origin-Opener-Policy"))
+	}
+	after := b.Get("/")
+	if csp := after.Header.Get("Content-Security-Policy"); csp != home || strings.Contains(csp, "script-src") ||
+		after.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" {
+		t.Errorf("home after close-window: CSP %q, COOP %q; want CSP %q and same-origin, as before it", csp, after.Header.Get("Cross-Origin-Opener-Policy"), home)
+	}
 }
 
 // TestApprovalGoesWhereTheConsentPageSaid: a consent page left open while

@@ -142,6 +142,40 @@ func TestRowReaderBindsValuers(t *testing.T) {
 	}
 }
 
+// TestRowReaderManyColumns: a row's text is copied out whole however many
+// columns it has, past the ones that share one copy (maxTextCols), with
+// empty text and blobs between.
+func TestRowReaderManyColumns(t *testing.T) {
+	_, r := rowsDB(t)
+	n := maxTextCols + 8
+	cols, want := make([]string, n), make([]string, n)
+	for i := range cols {
+		switch {
+		case i%5 == 3:
+			cols[i] = "''"
+		case i%5 == 4:
+			cols[i] = "x'0001'"
+			want[i] = "\x00\x01"
+		default:
+			want[i] = fmt.Sprintf("column %d: %s", i, strings.Repeat("é", i))
+			cols[i] = "'" + want[i] + "'"
+		}
+	}
+	got := make([]string, n)
+	dest := make([]any, n)
+	for i := range dest {
+		dest[i] = &got[i]
+	}
+	if err := r.QueryRow(context.Background(), `SELECT `+strings.Join(cols, ", ")).Scan(dest...); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("column %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
 // TestRowReaderSeesEveryCommit: a read that starts after a write has
 // committed sees it, from every connection, while other readers run.
 func TestRowReaderSeesEveryCommit(t *testing.T) {
