@@ -30,7 +30,11 @@ import (
 // the newest snapshot after a commit: a reader that sees the database
 // changed moves it, at most once a millisecond. It never waits for a lock
 // (no busy timeout): a pin that cannot be taken is tried again after the
-// next commit or checkpoint, and reads go on without it meanwhile.
+// next commit or checkpoint, and reads go on without it meanwhile. And it
+// is not kept when no one reads: a checkpoint that finds no read since the
+// one before lets it go until the next read, so at rest the database has
+// no reader, and another process's RESTART or TRUNCATE checkpoint (a
+// backup tool's, say) does not wait on one.
 type walPin struct {
 	path    string
 	mu      sync.Mutex // held to take, let go of or move the pin
@@ -38,6 +42,7 @@ type walPin struct {
 	held    bool
 	closed  bool
 	stale   atomic.Bool  // a commit came after the pin's snapshot (or it is not held)
+	used    atomic.Bool  // a read came since the last checkpoint
 	movedAt atomic.Int64 // when the pin was last taken, in ns since pinEpoch
 }
 
@@ -90,6 +95,9 @@ func (p *walPin) letGo() {
 // moveIfStale moves the pin to the newest snapshot if a reader saw a
 // commit after it, unless it was moved within pinEvery or is being moved.
 func (p *walPin) moveIfStale() {
+	if !p.used.Load() {
+		p.used.Store(true)
+	}
 	if !p.stale.Load() || time.Since(pinEpoch)-time.Duration(p.movedAt.Load()) < pinEvery || !p.mu.TryLock() {
 		return
 	}
@@ -103,15 +111,19 @@ func (p *walPin) moveIfStale() {
 }
 
 // around lets go of the pin while f runs (a checkpoint), then takes it
-// again if it was held.
+// again if it was held and a read came since the last time: an unused pin
+// stays let go until the next read takes it.
 func (p *walPin) around(f func()) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	was := p.held
+	again := p.held && p.used.Swap(false)
 	p.letGo()
 	f()
-	if was {
+	if again {
 		p.take()
+	}
+	if !p.held {
+		p.stale.Store(true)
 	}
 }
 

@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -134,6 +135,54 @@ func TestReadsLetTheWALStartOver(t *testing.T) {
 	read(200)
 	if after := restarts(); after == before {
 		t.Fatalf("the WAL was not started over after 200 writes, two checkpoints and a write (started over %d times before, %d after)", before, after)
+	}
+}
+
+// TestIdleStoreLetsTheWALBeTruncated: a server at rest holds no read
+// transaction (the pin is let go at the first checkpoint after the last
+// read), so another process's TRUNCATE checkpoint, which must wait for
+// the readers, succeeds at once and empties the WAL. A pin left on the
+// database file (read mark 0) keeps any checkpoint from copying a commit
+// made after it.
+func TestIdleStoreLetsTheWALBeTruncated(t *testing.T) {
+	ctx := context.Background()
+	db, path := openDB(t)
+	now := time.Now()
+	for i := range 50 {
+		if err := db.CreateUser(ctx, &doorway.User{ID: fmt.Sprint("usr_", i), Email: fmt.Sprintf("u%d@example.com", i), CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.User(ctx, fmt.Sprint("usr_", i)); err != nil { // takes the pin
+			t.Fatal(err)
+		}
+	}
+	// Two checkpoints with no read between them, then a write.
+	time.Sleep(2200 * time.Millisecond)
+	if err := db.CreateUser(ctx, &doorway.User{ID: "usr_late", Email: "late@example.com", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(0)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	var busy, log, done int
+	if err := other.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &log, &done); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if busy != 0 || fi.Size() != 0 {
+		t.Fatalf("TRUNCATE checkpoint from another connection of an idle store: busy %d, WAL %d bytes; want 0 and 0 (no reader left holding the WAL)", busy, fi.Size())
+	}
+	// The store reads and writes on after it.
+	if err := db.CreateUser(ctx, &doorway.User{ID: "usr_after", Email: "after@example.com", CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := db.User(ctx, "usr_after"); err != nil || u.Email != "after@example.com" {
+		t.Fatalf("read after the truncation: %+v, %v", u, err)
 	}
 }
 
