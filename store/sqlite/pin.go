@@ -63,13 +63,15 @@ func (p *walPin) take() {
 	if p.held || p.closed {
 		return
 	}
+	// Counted from the attempt: one that fails is not retried by every
+	// read that follows, only after pinEvery.
+	p.movedAt.Store(int64(time.Since(pinEpoch)))
 	if p.c.db == 0 {
 		if err := p.c.open(p.path); err != nil {
 			return
 		}
 		lib.Xsqlite3_busy_timeout(p.c.tls, p.c.db, 0)
 	}
-	p.movedAt.Store(int64(time.Since(pinEpoch)))
 	// BEGIN alone takes no lock; the first read of the database does.
 	if err := p.c.run("BEGIN"); err != nil {
 		return
