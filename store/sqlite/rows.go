@@ -28,11 +28,11 @@ import (
 // more than the row. BenchmarkReadByKey, a row shaped like an installation
 // read by id: 9.5–11.6 µs and 64 allocations through database/sql,
 // 5.5–6.6 µs and 13 allocations here (and since the pin, below, and one
-// copy for a row's text, 3.1–3.5 µs and 5). What it no longer pays for: database/sql's connection and
-// statement bookkeeping and its conversions, the driver's column names and
-// declared types (copied to Go strings on every query) and each value
-// boxed in an interface, a C string allocated and freed for every text
-// argument, and the connection's mutex (the driver opens connections
+// copy for a row's text, 3.1–3.5 µs and 5). What it no longer pays for:
+// database/sql's connection and statement bookkeeping and its
+// conversions, the driver's column names and declared types (copied to Go
+// strings on every query) and each value boxed in an interface, a C string
+// allocated and freed for every text argument, and the connection's mutex (the driver opens connections
 // FULLMUTEX; one of these is only ever used by one goroutine at a time, so
 // it is opened NOMUTEX).
 //
