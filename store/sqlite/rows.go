@@ -133,22 +133,10 @@ func (c *rawConn) open(path string) error {
 	lib.Xsqlite3_extended_result_codes(c.tls, c.db, 1)
 	lib.Xsqlite3_busy_timeout(c.tls, c.db, 5000) // as the read pool's busy_timeout
 	// As the read pool's query_only: a statement that writes fails.
-	if err := c.exec("PRAGMA query_only = 1"); err != nil {
+	c.stmts = map[string]*rawStmt{}
+	if err := c.run("PRAGMA query_only = 1"); err != nil {
 		c.close()
 		return err
-	}
-	c.stmts = map[string]*rawStmt{}
-	return nil
-}
-
-func (c *rawConn) exec(sql string) error {
-	z, err := libc.CString(sql)
-	if err != nil {
-		return err
-	}
-	defer libc.Xfree(c.tls, z)
-	if rc := lib.Xsqlite3_exec(c.tls, c.db, z, 0, 0, 0); rc != lib.SQLITE_OK {
-		return c.error(rc, sql)
 	}
 	return nil
 }
