@@ -208,6 +208,64 @@ func TestRowReaderSeesEveryCommit(t *testing.T) {
 	}
 }
 
+// TestRowReaderReusesTheLastConnection: reads one after another run on
+// one connection, the one put back last, so only it is opened; reads at
+// once each get their own, all of them in use at the most.
+func TestRowReaderReusesTheLastConnection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "reuse.db")
+	if _, err := Open(context.Background(), path, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	r := newRowReader(path, 4)
+	defer r.close()
+	opened := func() (n int) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, c := range r.idle {
+			if c.db != 0 {
+				n++
+			}
+		}
+		return n
+	}
+	read := func() {
+		var one int
+		if err := r.QueryRow(context.Background(), `SELECT 1`).Scan(&one); err != nil || one != 1 {
+			t.Errorf("read: %d, %v", one, err)
+		}
+	}
+	for range 20 {
+		read()
+	}
+	if n := opened(); n != 1 {
+		t.Fatalf("20 reads one after another opened %d connections, want 1", n)
+	}
+	// Four reads held at once (each takes a connection and keeps it)
+	// open the other three.
+	var held []*rawConn
+	for range 4 {
+		held = append(held, r.take())
+	}
+	for _, c := range held {
+		if err := c.queryRow(path, `SELECT 1`, nil, &row{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range held {
+		r.put(c)
+	}
+	if n := opened(); n != 4 {
+		t.Fatalf("4 reads at once left %d connections opened, want 4", n)
+	}
+	// And the one put back last is the next one taken.
+	last := held[len(held)-1]
+	if c := r.take(); c != last {
+		t.Errorf("the next read took another connection than the one put back last")
+	} else {
+		r.put(c)
+	}
+}
+
 // TestRowReaderCannotOpen: a database that cannot be opened is an error
 // that names it, on every read, not a panic or a hang.
 func TestRowReaderCannotOpen(t *testing.T) {
