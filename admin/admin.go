@@ -139,7 +139,7 @@ func (a *API) Mount(mux *http.ServeMux) {
 func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if a.Token == "" {
-			a.fail(w, doorway.Errorf(doorway.ENotFound, "the admin API is off; start doorway serve with --admin-token (or DOORWAY_ADMIN_TOKEN)"))
+			a.fail(w, r, doorway.Errorf(doorway.ENotFound, "the admin API is off; start doorway serve with --admin-token (or DOORWAY_ADMIN_TOKEN)"))
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -147,7 +147,7 @@ func (a *API) auth(h http.HandlerFunc) http.HandlerFunc {
 		have := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(want[:], have[:]) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="doorway-admin"`)
-			a.fail(w, doorway.Errorf(doorway.EUnauthorized, "send the admin token as Authorization: Bearer <token>"))
+			a.fail(w, r, doorway.Errorf(doorway.EUnauthorized, "send the admin token as Authorization: Bearer <token>"))
 			return
 		}
 		h(w, r)
@@ -160,7 +160,7 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil {
-			a.fail(w, doorway.Errorf(doorway.EInvalid, "limit %q must be a number from 1 to %d", clip(s), MaxPage))
+			a.fail(w, r, doorway.Errorf(doorway.EInvalid, "limit %q must be a number from 1 to %d", clip(s), MaxPage))
 			return
 		}
 		limit = n
@@ -168,28 +168,28 @@ func (a *API) deliveries(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("before"); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || n < 1 {
-			a.fail(w, doorway.Errorf(doorway.EInvalid, "before %q must be a delivery id (the next of the previous page)", clip(s)))
+			a.fail(w, r, doorway.Errorf(doorway.EInvalid, "before %q must be a delivery id (the next of the previous page)", clip(s)))
 			return
 		}
 		before = n
 	}
 	out, err := a.Deliveries(r.Context(), r.PathValue("app"), before, limit)
-	a.reply(w, out, err)
+	a.reply(w, r, out, err)
 }
 
 func (a *API) replay(w http.ResponseWriter, r *http.Request) {
 	out, err := a.Replay(r.Context(), r.PathValue("event"))
-	a.reply(w, out, err)
+	a.reply(w, r, out, err)
 }
 
 func (a *API) enable(w http.ResponseWriter, r *http.Request) {
 	n, err := a.Enable(r.Context(), r.PathValue("app"))
-	a.reply(w, map[string]int{"requeued": n}, err)
+	a.reply(w, r, map[string]int{"requeued": n}, err)
 }
 
-func (a *API) reply(w http.ResponseWriter, v any, err error) {
+func (a *API) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, v)
@@ -202,11 +202,13 @@ var statuses = map[string]int{
 	doorway.ELimited:     http.StatusTooManyRequests,
 }
 
-func (a *API) fail(w http.ResponseWriter, err error) {
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := store.Code(err)
 	status, ok := statuses[code]
 	if !ok {
-		a.Logger.Error("admin api", "err", err)
+		if !store.Abandoned(r.Context(), err) {
+			a.Logger.Error("admin api", "err", err)
+		}
 		status = http.StatusInternalServerError
 	}
 	writeJSON(w, status, map[string]string{"error": code, "message": doorway.ErrorMessage(err)})

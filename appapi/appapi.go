@@ -117,7 +117,7 @@ func clip(s string) string {
 	return s
 }
 
-func (a *API) fail(w http.ResponseWriter, err error) {
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var e *apiError
 	switch {
 	case errors.As(err, &e):
@@ -126,7 +126,9 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		e = &apiError{http.StatusServiceUnavailable, "the database is unavailable for a moment; retry shortly"}
 		w.Header().Set("Retry-After", "1")
 	default:
-		a.Logger.Error("app api", "error", err)
+		if !store.Abandoned(r.Context(), err) {
+			a.Logger.Error("app api", "error", err)
+		}
 		e = &apiError{http.StatusInternalServerError, "internal error"}
 	}
 	if e.status == http.StatusUnauthorized {
@@ -146,7 +148,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func (a *API) biEvent(w http.ResponseWriter, r *http.Request) {
 	c, err := a.Authenticate(r)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	var body struct {
@@ -154,11 +156,11 @@ func (a *API) biEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
-		a.fail(w, &apiError{http.StatusBadRequest, `the body must be JSON such as {"eventName":"APP_FINISHED_CONFIGURATION"}: ` + err.Error()})
+		a.fail(w, r, &apiError{http.StatusBadRequest, `the body must be JSON such as {"eventName":"APP_FINISHED_CONFIGURATION"}: ` + err.Error()})
 		return
 	}
 	if body.EventName != "APP_FINISHED_CONFIGURATION" {
-		a.fail(w, &apiError{http.StatusBadRequest, fmt.Sprintf("eventName %q is not supported; send APP_FINISHED_CONFIGURATION when the app's setup is done", clip(body.EventName))})
+		a.fail(w, r, &apiError{http.StatusBadRequest, fmt.Sprintf("eventName %q is not supported; send APP_FINISHED_CONFIGURATION when the app's setup is done", clip(body.EventName))})
 		return
 	}
 	_, err = a.Store.CompleteSetup(r.Context(), c.Installation.ID, secret.ID("evt_"), a.Now())
@@ -166,7 +168,7 @@ func (a *API) biEvent(w http.ResponseWriter, r *http.Request) {
 		err = unauthorized("the installation was uninstalled")
 	}
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -176,18 +178,18 @@ func (a *API) biEvent(w http.ResponseWriter, r *http.Request) {
 func (a *API) instance(w http.ResponseWriter, r *http.Request) {
 	c, err := a.Authenticate(r)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	inst := c.Installation
 	v, err := a.Store.AppVersion(r.Context(), inst.VersionID)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	t, err := a.Store.Tenant(r.Context(), inst.TenantID)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -203,7 +205,7 @@ func (a *API) instance(w http.ResponseWriter, r *http.Request) {
 func (a *API) uninstall(w http.ResponseWriter, r *http.Request) {
 	c, err := a.Authenticate(r)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	_, err = a.Store.Uninstall(r.Context(), c.Installation.ID, "", secret.ID("evt_"), a.Now())
@@ -211,7 +213,7 @@ func (a *API) uninstall(w http.ResponseWriter, r *http.Request) {
 		err = unauthorized("the installation was uninstalled already")
 	}
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -242,14 +244,14 @@ func (a *API) installations(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > maxPage {
-			a.fail(w, &apiError{http.StatusBadRequest, fmt.Sprintf("limit %q must be a number from 1 to %d", clip(s), maxPage)})
+			a.fail(w, r, &apiError{http.StatusBadRequest, fmt.Sprintf("limit %q must be a number from 1 to %d", clip(s), maxPage)})
 			return
 		}
 		limit = n
 	}
 	rows, err := a.Store.Installations(r.Context(), app.ID, q.Get("after"), limit+1)
 	if err != nil {
-		a.fail(w, err)
+		a.fail(w, r, err)
 		return
 	}
 	out := struct {

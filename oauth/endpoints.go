@@ -26,7 +26,7 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.revokeToken(r.Context(), c, token); err != nil {
-		s.internal(w, "revoke", err)
+		s.internal(w, r, "revoke", err)
 		return
 	}
 	noStore(w)
@@ -113,7 +113,7 @@ func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	out, err := s.inspect(r.Context(), c, token)
 	if err != nil {
-		s.internal(w, "introspect", err)
+		s.internal(w, r, "introspect", err)
 		return
 	}
 	noStore(w)
@@ -180,7 +180,7 @@ func (s *Server) tokenInfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{"active": false})
 		return
 	} else if err != nil {
-		s.internal(w, "token-info", err)
+		s.internal(w, r, "token-info", err)
 		return
 	}
 	c := a.Claims
@@ -214,7 +214,7 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	set, err := s.Keys.JWKS(r.Context())
 	if err != nil {
-		s.internal(w, "jwks", err)
+		s.internal(w, r, "jwks", err)
 		return
 	}
 	// Short caching: a rotated key must reach verifiers well within the

@@ -3,6 +3,8 @@ package oauth
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/doorwayhq/doorway/store"
 )
 
 // Error is an OAuth error response (RFC 6749 §5.2). Grants return it; one
@@ -12,6 +14,7 @@ type Error struct {
 	Description string `json:"error_description,omitempty"`
 	status      int
 	retryAfter  string
+	cause       error // of a 5xx: what failed, logged and not shown
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Description }
@@ -74,9 +77,12 @@ func publicDescription(e *Error) string {
 	return "internal error"
 }
 
-// internal logs err as what failed and writes the error a client sees.
-func (s *Server) internal(w http.ResponseWriter, what string, err error) {
-	s.Logger.Error(what, "error", err)
+// internal logs err as what failed (unless it is r's own cancellation)
+// and writes the error a client sees.
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if !store.Abandoned(r.Context(), err) {
+		s.Logger.Error(what, "error", err)
+	}
 	e := serverError(err)
 	e.Description = publicDescription(e)
 	writeError(w, e)

@@ -237,7 +237,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, grants map[str
 	}
 	if e != nil {
 		if e.status >= 500 {
-			s.Logger.Error("token endpoint", "grant_type", p.Get("grant_type"), "error", e.Description)
+			if !store.Abandoned(r.Context(), e.cause) {
+				s.Logger.Error("token endpoint", "grant_type", p.Get("grant_type"), "error", e.Description)
+			}
 			e.Description = publicDescription(e)
 		}
 		writeError(w, e)
@@ -253,9 +255,9 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, grants map[str
 // work, so it should not be told the server is broken.
 func serverError(err error) *Error {
 	if store.Unavailable(err) {
-		return &Error{Code: "temporarily_unavailable", Description: err.Error(), status: http.StatusServiceUnavailable, retryAfter: "1"}
+		return &Error{Code: "temporarily_unavailable", Description: err.Error(), status: http.StatusServiceUnavailable, retryAfter: "1", cause: err}
 	}
-	return &Error{Code: "server_error", Description: err.Error(), status: 500}
+	return &Error{Code: "server_error", Description: err.Error(), status: 500, cause: err}
 }
 
 // issue signs an access token for installation inst under grant grantID.

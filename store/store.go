@@ -304,6 +304,14 @@ func Code(err error) string {
 	return code
 }
 
+// Abandoned reports whether err is ctx's own end: the request's client
+// went away (or its deadline passed) while the store was at work. That is
+// no fault of the server's, and handlers do not log it as one.
+func Abandoned(ctx context.Context, err error) bool {
+	ctxErr := ctx.Err()
+	return ctxErr != nil && errors.Is(err, ctxErr)
+}
+
 // Unavailable reports whether err means the database could not be reached
 // or is shutting down, rather than that the request was wrong: handlers
 // answer 503 with Retry-After, and the client's retry will find it back.

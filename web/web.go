@@ -266,7 +266,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		// (a sign-in waiting for its turn to hash, a query under way):
 		// nothing went wrong on this side, and the request's own log
 		// line says it ended.
-		if ctxErr := r.Context().Err(); ctxErr == nil || !errors.Is(err, ctxErr) {
+		if !store.Abandoned(r.Context(), err) {
 			s.Logger.Error("internal error", "path", r.URL.Path, "err", err)
 		}
 		title = "Something went wrong on our side"
