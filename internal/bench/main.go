@@ -42,6 +42,7 @@ import (
 
 type options struct {
 	quick            bool
+	scenarios        string // the letters of the scenarios to run
 	duration, warmup time.Duration
 	conns            int
 	stores           []string
@@ -63,6 +64,7 @@ func main() {
 	o := options{}
 	var stores, growStores string
 	flag.BoolVar(&o.quick, "quick", false, "a short run (about 30 s) that proves every scenario works; for CI")
+	flag.StringVar(&o.scenarios, "scenarios", "abcdefg", "the scenarios to run, by letter: a alone (with the floor) is the quickest A/B of a change to the token path; c needs b, d and e need a, g needs a and b")
 	flag.DurationVar(&o.duration, "duration", 6*time.Second, "how long each scenario is measured (a, c and d: and the floor beside them, as long again)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measurement, not counted")
 	flag.IntVar(&o.conns, "conns", 32, "connections (and client goroutines) driving the server")
@@ -145,6 +147,20 @@ func (o options) check() error {
 			return fmt.Errorf("unknown store %q: use sqlite and/or postgres", s)
 		}
 	}
+	if bad := strings.Trim(o.scenarios, "abcdefg"); bad != "" || o.scenarios == "" {
+		return fmt.Errorf("-scenarios %q: name scenarios by their letters, a to g (for example ab)", o.scenarios)
+	}
+	for _, need := range []struct{ s, needs, why string }{
+		{"c", "b", "c refreshes the tokens of b's installs"},
+		{"d", "a", "d introspects a's tokens"},
+		{"e", "a", "e verifies a's tokens"},
+		{"g", "a", "g is a and b again with the fleet grown"},
+		{"g", "b", "g is a and b again with the fleet grown"},
+	} {
+		if o.runs(need.s) && !o.runs(need.needs) {
+			return fmt.Errorf("-scenarios %q: add %s (%s)", o.scenarios, need.needs, need.why)
+		}
+	}
 	switch {
 	case len(o.stores) == 0:
 		return fmt.Errorf("-stores is empty: name sqlite and/or postgres")
@@ -163,6 +179,9 @@ func (o options) check() error {
 	}
 	return nil
 }
+
+// runs reports whether scenario (a letter) is among those to run.
+func (o options) runs(scenario string) bool { return strings.Contains(o.scenarios, scenario) }
 
 // machine describes where the run happened, for the table's heading.
 func machine() string {

@@ -195,13 +195,17 @@ func (b *bench) store(ctx context.Context, st string) error {
 	round := func(size int, g string) (*round, error) {
 		r := &round{installations: size}
 		var err error
-		if r.token, err = b.scenario(ctx, srv, st+g+" a instance token", "a", sc.instanceToken); err != nil {
-			return r, err
+		if o.runs("a") {
+			if r.token, err = b.scenario(ctx, srv, st+g+" a instance token", "a", sc.instanceToken); err != nil {
+				return r, err
+			}
 		}
-		if r.install, err = b.scenario(ctx, srv, st+g+" b full install", "b", sc.install); err != nil {
-			return r, err
+		if o.runs("b") {
+			if r.install, err = b.scenario(ctx, srv, st+g+" b full install", "b", sc.install); err != nil {
+				return r, err
+			}
+			r.lags, r.undelivered = b.waitLags()
 		}
-		r.lags, r.undelivered = b.waitLags()
 		return r, nil
 	}
 	first, err := round(f.size, "")
@@ -209,52 +213,58 @@ func (b *bench) store(ctx context.Context, st string) error {
 	if err != nil {
 		return err
 	}
-	if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "c", sc.refreshRotation); err != nil {
-		return err
-	}
-	if sr.introspect, err = b.scenario(ctx, srv, st+" d introspection", "d", sc.introspection); err != nil {
-		return err
-	}
-	p := newProgress(st + " e guard verifications (in-process)")
-	p.show(func() string { return "benchmarking" })
-	res, refused, err := sc.guardBenchmark()
-	if err != nil {
-		return err
-	}
-	sr.guard, sr.guardRefused = res, refused
-	p.done(fmt.Sprintf("%s/s, %s/op, %d refused", thousands(1e9/float64(max(res.NsPerOp(), 1))), time.Duration(res.NsPerOp()), refused))
-
-	// f: a backlog of events queued while the server was down, drained.
-	if err := srv.stop(); err != nil {
-		return err
-	}
-	srv = nil
-	if err := b.offline(ctx, db, func(m *cli.Main) error { return f.queueBacklog(ctx, m.Store, o.backlog) }); err != nil {
-		return err
-	}
-	before, _ := b.rc.received()
-	if srv, err = startDoorway(b.bin, db, b.key, logPath, o.profile != ""); err != nil {
-		return err
-	}
-	sr.restart = srv.startup
-	sc.url = srv.url
-	began := time.Now()
-	p = newProgress(st + " f webhook backlog drain")
-	for {
-		n, last := b.rc.received()
-		if n-before >= o.backlog {
-			sr.drain = float64(o.backlog) / last.Sub(began).Seconds()
-			break
+	if o.runs("c") {
+		if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "c", sc.refreshRotation); err != nil {
+			return err
 		}
-		if time.Since(began) > 3*time.Minute {
-			return fmt.Errorf("f: %d of %d queued webhooks arrived within 3 minutes; see %s", n-before, o.backlog, logPath)
-		}
-		p.show(func() string { return fmt.Sprintf("%d/%d delivered", n-before, o.backlog) })
-		time.Sleep(20 * time.Millisecond)
 	}
-	p.done(fmt.Sprintf("%s deliveries/s", thousands(sr.drain)))
-
-	if o.grow == 0 || !slices.Contains(o.growStores, st) {
+	if o.runs("d") {
+		if sr.introspect, err = b.scenario(ctx, srv, st+" d introspection", "d", sc.introspection); err != nil {
+			return err
+		}
+	}
+	if o.runs("e") {
+		p := newProgress(st + " e guard verifications (in-process)")
+		p.show(func() string { return "benchmarking" })
+		res, refused, err := sc.guardBenchmark()
+		if err != nil {
+			return err
+		}
+		sr.guard, sr.guardRefused = res, refused
+		p.done(fmt.Sprintf("%s/s, %s/op, %d refused", thousands(1e9/float64(max(res.NsPerOp(), 1))), time.Duration(res.NsPerOp()), refused))
+	}
+	if o.runs("f") {
+		// f: a backlog of events queued while the server was down, drained.
+		if err := srv.stop(); err != nil {
+			return err
+		}
+		srv = nil
+		if err := b.offline(ctx, db, func(m *cli.Main) error { return f.queueBacklog(ctx, m.Store, o.backlog) }); err != nil {
+			return err
+		}
+		before, _ := b.rc.received()
+		if srv, err = startDoorway(b.bin, db, b.key, logPath, o.profile != ""); err != nil {
+			return err
+		}
+		sr.restart = srv.startup
+		sc.url = srv.url
+		began := time.Now()
+		p := newProgress(st + " f webhook backlog drain")
+		for {
+			n, last := b.rc.received()
+			if n-before >= o.backlog {
+				sr.drain = float64(o.backlog) / last.Sub(began).Seconds()
+				break
+			}
+			if time.Since(began) > 3*time.Minute {
+				return fmt.Errorf("f: %d of %d queued webhooks arrived within 3 minutes; see %s", n-before, o.backlog, logPath)
+			}
+			p.show(func() string { return fmt.Sprintf("%d/%d delivered", n-before, o.backlog) })
+			time.Sleep(20 * time.Millisecond)
+		}
+		p.done(fmt.Sprintf("%s deliveries/s", thousands(sr.drain)))
+	}
+	if !o.runs("g") || o.grow == 0 || !slices.Contains(o.growStores, st) {
 		return nil
 	}
 	// g: the same a and b with the fleet grown.
