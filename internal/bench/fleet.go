@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -156,6 +157,18 @@ func (f *fleet) grow(ctx context.Context, s store.Store, n int, label string) er
 	p := newProgress("importing " + label)
 	began, from := time.Now(), f.size
 	now := time.Now()
+	// The sample is every stride-th installation of all of them, the ones
+	// already sampled included: kept whole, the first ones (whose ids,
+	// ordered by time, sit together in one corner of the index) would be
+	// asked for more often than the rest.
+	stride := max(1, n/maxSample)
+	kept := f.sample[:0]
+	for i, in := range f.sample {
+		if i%stride == 0 {
+			kept = append(kept, in)
+		}
+	}
+	f.sample = kept
 	for f.size < n {
 		batch := make([]store.Import, 0, 10_000)
 		for f.size+len(batch) < n && len(batch) < cap(batch) {
@@ -169,7 +182,7 @@ func (f *fleet) grow(ctx context.Context, s store.Store, n int, label string) er
 		for i, it := range batch {
 			k := f.size + i
 			// Keep a spread sample: every stride-th installation.
-			if stride := max(1, n/maxSample); k%stride == 0 {
+			if k%stride == 0 {
 				f.sample = append(f.sample, instance{id: it.Installation.ID, app: k / len(f.tenants)})
 			}
 		}
@@ -179,6 +192,13 @@ func (f *fleet) grow(ctx context.Context, s store.Store, n int, label string) er
 	p.done(fmt.Sprintf("%d in %s (%s/s)", f.size-from, time.Since(began).Round(time.Millisecond),
 		thousands(float64(f.size-from)/time.Since(began).Seconds())))
 	return nil
+}
+
+// snapshot is f as it is now: growing f later leaves it as it was.
+func (f *fleet) snapshot() *fleet {
+	c := *f
+	c.sample = slices.Clone(f.sample)
+	return &c
 }
 
 // imported is an installation of a in tenant, made elsewhere.
