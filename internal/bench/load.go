@@ -181,6 +181,15 @@ const pairSlice = time.Second
 // speed that minute.
 func drivePaired(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration,
 	op, floorOp func(*worker) error, cpu, floorCPU func() (server, db time.Duration)) *result {
+	return drivePairedWith(ctx, label, "the floor", nil, c, conns, warmup, d, op, floorOp, cpu, floorCPU)
+}
+
+// drivePairedWith is drivePaired with another yardstick than the floor,
+// named by other in the progress line; between, if not nil, runs before
+// every slice (to let the work a slice left behind finish, so that it
+// does not slow the next).
+func drivePairedWith(ctx context.Context, label, other string, between func(), c *http.Client, conns int, warmup, d time.Duration,
+	op, floorOp func(*worker) error, cpu, floorCPU func() (server, db time.Duration)) *result {
 	n := max(1, int((d+pairSlice/2)/pairSlice))
 	sl := d / time.Duration(n)
 	settle := min(warmup, 100*time.Millisecond)
@@ -198,15 +207,21 @@ func drivePaired(ctx context.Context, label string, c *http.Client, conns int, w
 				})
 			}
 		}
+		if between != nil {
+			between()
+		}
 		fl.add(measure(ctx, c, conns, w, sl, floorOp, floorCPU, show("floor")))
+		if between != nil {
+			between()
+		}
 		res.add(measure(ctx, c, conns, w, sl, op, cpu, show("scenario")))
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	res.floor = fl
-	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d; %.2f× the floor beside it (%s/s)",
-		thousands(res.rate()), ms(res.pct(99)), res.errs, res.ratio(), thousands(fl.reqRate())))
+	p.done(fmt.Sprintf("%s/s, p99 %s, errors %d; %.2f× %s beside it (%s/s)",
+		thousands(res.rate()), ms(res.pct(99)), res.errs, res.ratio(), other, thousands(fl.rate())))
 	return res
 }
 
