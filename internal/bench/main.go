@@ -19,8 +19,13 @@
 // floor, also signs each
 // answer with Ed25519 as every Doorway access token is signed: the gap
 // between the two is what the signature alone costs, whatever the store.
+// The growth round (g) also drives a and b at the grown size in slices
+// alternating with the same on a copy of the database made before the
+// growth: a million installations against ten thousand, in the same
+// seconds.
 //
-//	go run ./internal/bench             # the full run, about 4 minutes
+//	go run ./internal/bench             # the full run, about 4½ minutes
+//	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
 //
