@@ -342,7 +342,7 @@ func (b *bench) besideSmaller(ctx context.Context, st string, srv *process, sc *
 		// Each slice of b starts once the webhooks of the one before have
 		// arrived: delivered by the other server during a slice, they
 		// would slow it.
-		drained := func() { b.waitLags() } // g's b has reported the lag
+		drained := func() { b.waitLags() } // their lags are not kept: g's b reported the lag
 		if r.install, err = pair("b", sc.install, tsc.install, drained); err != nil {
 			return r, err
 		}
