@@ -1,0 +1,83 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// rate is a result of ops operations (one request each) in one second,
+// at cpu of server CPU each.
+func rate(ops int, cpu time.Duration) *result {
+	return &result{ops: ops, reqs: ops, elapsed: time.Second, cpu: cpu * time.Duration(ops), lat: []time.Duration{time.Millisecond},
+		reqLat: []time.Duration{time.Millisecond}}
+}
+
+// beside is r with other measured in the slices between its own.
+func beside(r, other *result) *result { r.floor = other; return r }
+
+// TestGrowthTargetReadsTheSameSeconds: g's target reads each drop from
+// the pair measured in the same seconds when there is one, prints the
+// figure from minutes apart beside it, and falls back on that figure
+// when there is no pair.
+func TestGrowthTargetReadsTheSameSeconds(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		side       *round
+		want       string // the g line's mark
+		mentions   []string
+		notMention string
+	}{
+		{
+			name: "pairs say met where minutes apart say missed",
+			side: &round{installations: 1_000_000,
+				token:   beside(rate(9_500, 90*time.Microsecond), rate(10_000, 80*time.Microsecond)),
+				install: beside(rate(1_950, 600*time.Microsecond), rate(2_000, 590*time.Microsecond))},
+			want:     "met   ",
+			mentions: []string{"a -5.0% beside a at 10,000 in the same seconds", "through the floors, minutes apart: -20.0%", "b -2.5% beside b", "by the rates, minutes apart: -25.0%"},
+		},
+		{
+			name: "a pair past the line misses",
+			side: &round{installations: 1_000_000,
+				token:   beside(rate(8_500, 90*time.Microsecond), rate(10_000, 80*time.Microsecond)),
+				install: beside(rate(2_000, 600*time.Microsecond), rate(2_000, 590*time.Microsecond))},
+			want:     "MISSED",
+			mentions: []string{"a -15.0% beside a at 10,000"},
+		},
+		{
+			name:       "without pairs, the figures minutes apart",
+			want:       "MISSED",
+			mentions:   []string{"a -20.0% (server CPU per op", "b -25.0% (server CPU per op"},
+			notMention: "same seconds",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fl := rate(30_000, 25*time.Microsecond)
+			first := &round{installations: 10_000, token: beside(rate(15_000, 80*time.Microsecond), fl), install: rate(2_000, 600*time.Microsecond)}
+			// Minutes apart, g's a is 0.4 of a floor (a was 0.5) and g's b 1,500 installs/s.
+			grown := &round{installations: 1_000_000, token: beside(rate(12_000, 95*time.Microsecond), fl), install: rate(1_500, 700*time.Microsecond)}
+			rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite", first: first, grown: grown,
+				refresh: beside(rate(9_000, 130*time.Microsecond), fl), introspect: beside(rate(24_000, 40*time.Microsecond), fl), beside: tc.side}}}
+			var line string
+			for _, l := range rep.targets() {
+				if strings.Contains(l, "g ≤ 10% drop") {
+					line = l
+				}
+			}
+			if line == "" {
+				t.Fatalf("no g line in:\n%s", strings.Join(rep.targets(), "\n"))
+			}
+			if !strings.HasPrefix(line, tc.want) {
+				t.Errorf("g line = %q, want it marked %q", line, tc.want)
+			}
+			for _, m := range tc.mentions {
+				if !strings.Contains(line, m) {
+					t.Errorf("g line = %q, want it to say %q", line, m)
+				}
+			}
+			if tc.notMention != "" && strings.Contains(line, tc.notMention) {
+				t.Errorf("g line = %q, should not say %q", line, tc.notMention)
+			}
+		})
+	}
+}
