@@ -81,3 +81,40 @@ func TestGrowthTargetReadsTheSameSeconds(t *testing.T) {
 		})
 	}
 }
+
+// TestPeakRSSCoversEveryScenarioUnderLoad: the peak RSS target reads the
+// servers' peaks in every scenario that loaded them, g's at a million
+// installations and its twin's included, and names the one it read.
+func TestPeakRSSCoversEveryScenarioUnderLoad(t *testing.T) {
+	const mib = 1 << 20
+	withPeak := func(r *result, peak int64) *result { r.peakRSS = peak; return r }
+	for _, tc := range []struct {
+		name           string
+		grownB, twinA  int64 // peaks, MiB
+		want, mentions string
+	}{
+		{"every peak under the line", 140, 120, "met   ", "140 MB (g b at 1,000,000, beside)"},
+		{"g's b past it, a–d under it", 151, 120, "MISSED", "151 MB (g b at 1,000,000, beside)"},
+		{"the twin past it", 140, 152, "MISSED", "152 MB (g a's twin on the database before the growth)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fl := rate(30_000, 25*time.Microsecond)
+			first := &round{installations: 10_000, token: withPeak(beside(rate(15_000, 80*time.Microsecond), fl), 60*mib),
+				install: withPeak(rate(2_000, 600*time.Microsecond), 110*mib)}
+			side := &round{installations: 1_000_000,
+				token:   withPeak(beside(rate(9_500, 90*time.Microsecond), withPeak(rate(10_000, 80*time.Microsecond), tc.twinA*mib)), 130*mib),
+				install: withPeak(beside(rate(1_950, 600*time.Microsecond), withPeak(rate(2_000, 590*time.Microsecond), 100*mib)), tc.grownB*mib)}
+			rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite", first: first, beside: side,
+				introspect: withPeak(beside(rate(24_000, 40*time.Microsecond), fl), 125*mib)}}}
+			var line string
+			for _, l := range rep.targets() {
+				if strings.Contains(l, "peak RSS under load") {
+					line = l
+				}
+			}
+			if !strings.HasPrefix(line, tc.want) || !strings.Contains(line, tc.mentions) {
+				t.Errorf("peak line = %q, want it marked %q and saying %q", line, tc.want, tc.mentions)
+			}
+		})
+	}
+}
