@@ -20,12 +20,17 @@ import (
 // library. In FIPS 140-3 mode (GODEBUG=fips140=on) the standard library's
 // validated module signs, as the operator asked.
 
+// signEd25519 signs access tokens. FIPS 140-3 mode is set when the process
+// starts, so the choice is made once.
+var signEd25519 = ed25519Signer()
+
 // voiSign is curve25519-voi's Ed25519 signature.
 func voiSign(priv ed25519.PrivateKey, msg []byte) []byte {
 	return voi.Sign(voi.PrivateKey(priv), msg)
 }
 
-// ed25519Signer returns the function that signs access tokens.
+// ed25519Signer returns the function that signs access tokens in this
+// process's mode.
 func ed25519Signer() func(ed25519.PrivateKey, []byte) []byte {
 	if fips140.Enabled() {
 		return ed25519.Sign

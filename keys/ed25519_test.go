@@ -15,7 +15,7 @@ import (
 // signer access tokens use must give exactly crypto/ed25519's signature for
 // every key and message, from empty to longer than any token.
 func TestSignaturesAreTheStandardLibrarys(t *testing.T) {
-	sign := ed25519Signer()
+	sign := signEd25519
 	seed := make([]byte, ed25519.SeedSize)
 	for i := range 3000 {
 		rand.Read(seed)
@@ -39,7 +39,7 @@ func TestFIPSModeSignsWithTheStandardLibrary(t *testing.T) {
 		if !fips140.Enabled() {
 			t.Fatal("GODEBUG=fips140=on did not enable FIPS 140-3 mode")
 		}
-		if !same(ed25519Signer(), ed25519.Sign) {
+		if !same(signEd25519, ed25519.Sign) {
 			t.Fatal("in FIPS 140-3 mode access tokens are not signed by crypto/ed25519")
 		}
 		return
@@ -47,7 +47,7 @@ func TestFIPSModeSignsWithTheStandardLibrary(t *testing.T) {
 	if fips140.Enabled() {
 		t.Fatal("this test must run outside FIPS 140-3 mode")
 	}
-	if !same(ed25519Signer(), voiSign) {
+	if !same(signEd25519, voiSign) {
 		t.Fatal("outside FIPS 140-3 mode access tokens are not signed by curve25519-voi")
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFIPSModeSignsWithTheStandardLibrary$", "-test.count=1")
