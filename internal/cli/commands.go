@@ -159,16 +159,21 @@ func serve(cmd *cobra.Command, m *Main) error {
 	defer stop()
 	start := time.Now()
 	tuneGC()
-	if err := m.Run(ctx); err != nil {
-		return err
-	}
-	defer m.Close()
+	// The profiler listens before the server does, so that it answers once
+	// /healthz does (the load harness profiles a server as soon as it is
+	// healthy).
 	if m.PprofAddr != "" {
 		stopProfiler, err := serveProfiler(m.PprofAddr)
 		if err != nil {
 			return err
 		}
 		defer stopProfiler()
+	}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.PprofAddr != "" {
 		m.Logger.Info("profiler", "url", "http://"+m.PprofAddr+"/debug/pprof/")
 	}
 	m.Logger.Info("doorway is serving", "url", m.URL(), "issuer", m.Issuer, "db", postgres.Redact(m.DB), "startup", time.Since(start).Round(time.Millisecond))
