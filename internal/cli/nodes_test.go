@@ -168,8 +168,10 @@ func TestTwoNodesOnePostgres(t *testing.T) {
 				confirmedIDs[instance] = true
 				mu.Unlock()
 				if confirmed.Add(1) == killAt {
-					nodes[1].cmd.Process.Signal(syscall.SIGKILL)
+					// Marked dead first: a worker whose request B drops
+					// may see its error before this goroutine runs again.
 					bDead.Store(true)
+					nodes[1].cmd.Process.Signal(syscall.SIGKILL)
 				}
 				if i%3 == 0 {
 					if err := in.uninstall(instance); err != nil && !bDead.Load() {
