@@ -39,6 +39,8 @@ func TestServeProfilerOnItsOwnAddress(t *testing.T) {
 	}
 	for deadline := time.Now().Add(20 * time.Second); status("http://"+addr+"/healthz") != 200; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait() // out is written until the process ends
 			t.Fatalf("serve did not become healthy:\n%s", out.String())
 		}
 	}
