@@ -46,6 +46,40 @@ func TestIDsSortByTime(t *testing.T) {
 	}
 }
 
+// TestIDOrdersSortByTime: an id's order grows with the time it was made
+// at, across every character of the time, and takes 13 random bits after
+// it; strings that are not ids have none.
+func TestIDOrdersSortByTime(t *testing.T) {
+	base := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	last := int64(-1)
+	for _, step := range []time.Duration{0, time.Millisecond, 31 * time.Millisecond, time.Second, time.Hour, 400 * 24 * time.Hour, 30 * 365 * 24 * time.Hour} {
+		base = base.Add(step)
+		id := idAt("ins_", base)
+		order, ok := IDOrder(id)
+		if !ok || order <= last {
+			t.Fatalf("id %q made %v later: order %d (ok %v), the one before %d", id, step, order, ok, last)
+		}
+		if got := order >> 13; got != base.UnixMilli() {
+			t.Fatalf("id %q: order %d holds time %d, want %d", id, order, got, base.UnixMilli())
+		}
+		last = order
+	}
+	// The low 13 bits are random: ids of one millisecond spread over them.
+	low := map[int64]bool{}
+	for range 1000 {
+		order, _ := IDOrder(idAt("ins_", base))
+		low[order&8191] = true
+	}
+	if len(low) < 900 {
+		t.Errorf("1,000 ids of one millisecond have %d distinct low bits, want nearly 1,000", len(low))
+	}
+	for _, s := range []string{"", "ins_1", "ins_" + strings.Repeat("A", 26), "ins_" + strings.Repeat("a", 25) + "1", strings.Repeat("a", 12) + "-" + strings.Repeat("a", 13)} {
+		if order, ok := IDOrder(s); ok {
+			t.Errorf("IDOrder(%q) = %d, true; want not an id", s, order)
+		}
+	}
+}
+
 // TestTokenKeysSortByTime: a timed token has 36 characters after its
 // prefix; its key starts with its time, so keys of tokens made later sort
 // later, and two tokens made in the same millisecond differ in key. A

@@ -43,6 +43,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -51,11 +52,29 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/doorwayhq/doorway/store/sqlmigrate"
 	"github.com/doorwayhq/doorway/store/sqlstore"
 )
+
+// doorway_installation_key(id, n) is sqlstore.InstallationKeys(id)'s nth
+// key, for migration 0009, which moved installations to a table keyed by it.
+func init() {
+	msqlite.MustRegisterDeterministicScalarFunction("doorway_installation_key", 2,
+		func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			id, ok := args[0].(string)
+			n, _ := args[1].(int64)
+			if !ok || (n != 1 && n != 2) {
+				return nil, fmt.Errorf("doorway_installation_key(%v, %v): want a text id and 1 or 2", args[0], args[1])
+			}
+			first, second := sqlstore.InstallationKeys(id)
+			if n == 1 {
+				return first, nil
+			}
+			return second, nil
+		})
+}
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -229,6 +248,8 @@ var dialect = sqlstore.Dialect{
 	Batch: true,
 	// Bulk INSERTs: see sqlstore.Dialect.
 	Anonymous: true,
+	// Installations are kept by an integer key (migration 0009).
+	InstallationKeys: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
 	// row locks. The limit is (SELECT $4), not $4: SQLite compiles a bare
 	// parameter in that LIMIT into the statement and parses the whole

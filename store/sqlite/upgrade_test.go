@@ -53,6 +53,12 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 		`INSERT INTO tenants VALUES ('ten_2', 'Bob''s shop', 22)`,
 		`INSERT INTO installations VALUES ('ins_2', 'app_1', 'ten_2', 'live', 'active', 'ver_1', '["a"]', 'usr_1', 1, 23, 24, 'gr_2')`,
 		`INSERT INTO grants VALUES ('gr_2', 'install', 'app_1', 'ins_2', '["a"]', 0, 25, 26)`,
+		// Two ids of one millisecond whose first 13 random bits match: they
+		// share a first key (0009), so the second is kept under its second.
+		`INSERT INTO tenants VALUES ('ten_3', 'Cy''s shop', 27)`,
+		`INSERT INTO tenants VALUES ('ten_4', 'Di''s shop', 28)`,
+		`INSERT INTO installations VALUES ('` + sameOrder[0] + `', 'app_1', 'ten_3', 'live', 'active', 'ver_1', '["a"]', 'usr_1', 1, 29, 29, 'gr_3')`,
+		`INSERT INTO installations VALUES ('` + sameOrder[1] + `', 'app_1', 'ten_4', 'live', 'active', 'ver_1', '["a"]', 'usr_1', 1, 30, 30, 'gr_4')`,
 		`INSERT INTO auth_codes VALUES ('codehash', 'oauth2', 'app_1', 'ins_1', 'https://app.example/cb', 'challenge', '["a"]', 14, 15, 16, 'gr_1')`,
 		`INSERT INTO refresh_tokens VALUES ('refreshhash', 'gr_1', 17, NULL)`,
 		`INSERT INTO install_tokens VALUES ('tokenhash', 'app_1', 'test', 18, 19, NULL)`,
@@ -71,16 +77,47 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 	// installation.
 	for i, line := range want {
 		switch {
-		case strings.HasPrefix(line, "installations id=ins_1 "):
-			want[i] += " grant_revoked_at=<nil>"
 		case strings.HasPrefix(line, "installations id=ins_2 "):
 			want[i] += " grant_revoked_at=26"
+		case strings.HasPrefix(line, "installations "):
+			want[i] += " grant_revoked_at=<nil>"
 		}
 	}
 
 	// The upgrade as doorway runs it: Open migrates.
 	upgraded, err := Open(ctx, path, Options{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// 0009 keeps installations under their first key, or their second
+	// when an installation copied before took the first, and the store
+	// finds each by id.
+	for _, id := range []string{"ins_1", "ins_2", sameOrder[0], sameOrder[1]} {
+		first, second := sqlstore.InstallationKeys(id)
+		want := first
+		if id == sameOrder[1] {
+			want = second
+		}
+		var key int64
+		if err := db.QueryRowContext(ctx, `SELECT id_key FROM installations WHERE id = $1`, id).Scan(&key); err != nil || key != want {
+			t.Errorf("installation %s kept under key %d (err %v), want %d (first %d, second %d)", id, key, err, want, first, second)
+		}
+		if i, err := upgraded.Installation(ctx, id); err != nil || i.ID != id {
+			t.Errorf("Installation(%s) after the upgrade: %+v, %v", id, i, err)
+		}
+	}
+	// During a rolling upgrade a node still on the older binary writes
+	// installations without a key (its INSERT names no id_key, so SQLite
+	// picks one); the upgraded store finds them by id all the same.
+	older := "ins_" + strings.Repeat("d", 26)
+	if _, err := db.ExecContext(ctx, `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
+		installed_by, event_seq, created_at, updated_at, grant_id) VALUES ($1, 'app_1', 'ten_3', 'test', 'active', 'ver_1', '["a"]', 'usr_1', 1, 31, 31, 'gr_5')`, older); err != nil {
+		t.Fatal(err)
+	}
+	if i, err := upgraded.Installation(ctx, older); err != nil || i.ID != older || i.TenantID != "ten_3" {
+		t.Errorf("Installation(%s), written without a key: %+v, %v", older, i, err)
+	}
+	if _, err := db.ExecContext(ctx, `DELETE FROM installations WHERE id = $1`, older); err != nil {
 		t.Fatal(err)
 	}
 	upgraded.Close()
@@ -122,8 +159,9 @@ func TestRebuiltTablesKeepTheirRows(t *testing.T) {
 		if err := db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'table' AND name = $1`, table).Scan(&ddl); err != nil {
 			t.Fatalf("table %s after the upgrade: %v", table, err)
 		}
-		if !strings.HasSuffix(ddl, "WITHOUT ROWID") {
-			t.Errorf("table %s is not WITHOUT ROWID: %s", table, ddl)
+		// installations is a rowid table again since 0009, keyed by id_key.
+		if rowid := table == "installations"; strings.HasSuffix(ddl, "WITHOUT ROWID") == rowid {
+			t.Errorf("table %s: WITHOUT ROWID is %v, want %v: %s", table, !rowid, rowid, ddl)
 		}
 	}
 	// Foreign keys are enforced by the rebuilt tables: a membership of a
@@ -190,19 +228,28 @@ func dump(t *testing.T, db *sql.DB, tables []string) []string {
 			}
 			line := table
 			for i, c := range cols {
+				if table == "installations" && c == "id_key" {
+					continue // added by 0009; the test checks it apart
+				}
 				line += fmt.Sprintf(" %s=%v", c, vals[i])
 			}
 			out = append(out, line)
 		}
 		rows.Close()
 	}
+	slices.Sort(out) // ORDER BY 1 is id_key, not id, for installations since 0009
 	return out
 }
+
+// sameOrder are two ids made in the same millisecond whose first 13 random
+// bits are the same, in id order.
+var sameOrder = [2]string{"ins_2222222222aaa" + strings.Repeat("b", 13), "ins_2222222222aaa" + strings.Repeat("c", 13)}
 
 // TestInstallationPlans: an app's installations are paged through
 // installations_app in id order, not read and sorted whole (0008); the
 // tenant's listing and an (app, tenant, mode) lookup use the unique key,
-// which starts with the tenant.
+// which starts with the tenant; a read by key walks the table alone and
+// one by id the unique index on id (0009).
 func TestInstallationPlans(t *testing.T) {
 	ctx := context.Background()
 	db := migrated(t)
@@ -217,6 +264,10 @@ func TestInstallationPlans(t *testing.T) {
 			"USING INDEX sqlite_autoindex_installations_2 (tenant_id=?)"},
 		{"an app in a tenant", `SELECT id FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`, []any{"app_1", "ten_1", "live"},
 			"USING INDEX sqlite_autoindex_installations_2 (tenant_id=? AND app_id=? AND mode=?)"},
+		{"an installation by key (an access token's read)", `SELECT id, app_id FROM installations WHERE id_key = $1 AND id = $2`, []any{1, "ins_1"},
+			"USING INTEGER PRIMARY KEY (rowid=?)"},
+		{"an installation by id", `SELECT id, app_id FROM installations WHERE id = $1`, []any{"ins_1"},
+			"USING INDEX sqlite_autoindex_installations_1 (id=?)"},
 	}
 	for _, p := range plans {
 		rows, err := db.QueryContext(ctx, `EXPLAIN QUERY PLAN `+p.query, p.args...)

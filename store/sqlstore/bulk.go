@@ -21,7 +21,7 @@ func (db *DB) ImportInstallations(ctx context.Context, items []store.Import) err
 		}
 		for start := 0; start < len(items); start += importBatch {
 			batch := items[start:min(start+importBatch, len(items))]
-			if err := importRows(ctx, tx, batch, db.d.Anonymous); err != nil {
+			if err := importRows(ctx, tx, batch, db.d.Anonymous, db.d.InstallationKeys); err != nil {
 				return db.conflict(err, "import installations")
 			}
 		}
@@ -94,29 +94,44 @@ func importedRefer(ctx context.Context, tx txn, items []store.Import, anonymous 
 	return nil
 }
 
-func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous bool) error {
+func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous, keyed bool) error {
 	insts, grants, events := rows{anonymous: anonymous}, rows{anonymous: anonymous}, rows{anonymous: anonymous}
-	for _, it := range batch {
+	var keys []int64
+	if keyed {
+		var err error
+		if keys, err = importKeys(ctx, tx, batch, anonymous); err != nil {
+			return err
+		}
+	}
+	for n, it := range batch {
 		i := it.Installation
 		seq := 0
 		if it.EventID != "" {
 			seq = 1
 		}
 		perms := list(i.Permissions)
-		insts.add(i.ID, i.AppID, i.TenantID, i.Mode, i.Status, i.VersionID, perms, i.InstalledBy, seq,
-			ms(i.CreatedAt), ms(i.UpdatedAt), i.GrantID)
+		vals := []any{i.ID, i.AppID, i.TenantID, i.Mode, i.Status, i.VersionID, perms, i.InstalledBy, seq,
+			ms(i.CreatedAt), ms(i.UpdatedAt), i.GrantID}
+		if keyed {
+			vals = append(vals, keys[n])
+		}
+		insts.add(vals...)
 		grants.add(i.GrantID, doorway.GrantInstall, i.AppID, i.ID, perms, false, ms(i.UpdatedAt), nil)
 		if it.EventID != "" {
 			events.add(it.EventID, doorway.EventInstalled, i.AppID, i.ID, i.TenantID, i.InstalledBy, i.Mode,
 				perms, 1, "", ms(i.UpdatedAt), ms(i.UpdatedAt))
 		}
 	}
+	keyCol := ""
+	if keyed {
+		keyCol = ", id_key"
+	}
 	// Installations first: grants and events reference them.
 	for _, s := range []struct {
 		head string
 		r    *rows
 	}{
-		{`INSERT INTO installations (` + installationCols + `) VALUES `, &insts},
+		{`INSERT INTO installations (` + installationCols + keyCol + `) VALUES `, &insts},
 		{`INSERT INTO grants (` + grantCols + `) VALUES `, &grants},
 		{`INSERT INTO events (id, type, app_id, installation_id, tenant_id, user_id, mode, permissions, sequence, state,
 			created_at, next_attempt_at) VALUES `, &events},
@@ -135,6 +150,45 @@ func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous boo
 		}
 	}
 	return nil
+}
+
+// importKeys returns the key each installation of batch is written under
+// (Dialect.InstallationKeys): its first, unless a row in the table or one
+// before it in batch has that, then its second.
+func importKeys(ctx context.Context, tx txn, batch []store.Import, anonymous bool) ([]int64, error) {
+	keys := make([]int64, len(batch))
+	var in rows
+	in.anonymous = anonymous
+	firsts := make([]any, len(batch))
+	for n, it := range batch {
+		first := firstKey(it.Installation.ID)
+		keys[n], firsts[n] = first, first
+	}
+	in.add(firsts...)
+	found, err := tx.Tx.QueryContext(ctx, `SELECT id_key FROM installations WHERE id_key IN `+in.values.String(), in.args...)
+	if err != nil {
+		return nil, err
+	}
+	taken := map[int64]bool{}
+	for found.Next() {
+		var k int64
+		if err := found.Scan(&k); err != nil {
+			found.Close()
+			return nil, err
+		}
+		taken[k] = true
+	}
+	found.Close()
+	if err := found.Err(); err != nil {
+		return nil, err
+	}
+	for n, it := range batch {
+		if taken[keys[n]] {
+			keys[n] = secondKey(it.Installation.ID)
+		}
+		taken[keys[n]] = true
+	}
+	return keys, nil
 }
 
 // rows builds the VALUES list of a multi-row INSERT, with $N parameters

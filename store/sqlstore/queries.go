@@ -396,6 +396,12 @@ func requestArgs(r *doorway.InstallRequest, d doorway.Decision, now time.Time) [
 const insertInstallation = `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
 		installed_by, event_seq, created_at, updated_at, grant_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11)`
 
+// insertKeyedInstallation is insertInstallation with the installation's
+// key (Dialect.InstallationKeys), whose two choices are $12 and $13.
+var insertKeyedInstallation = `INSERT INTO installations (id, app_id, tenant_id, mode, status, version_id, permissions,
+		installed_by, event_seq, created_at, updated_at, grant_id, id_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10, $11, ` +
+	keyedInstallation(12) + `)`
+
 func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installation, error) {
 	r := d.Request
 	if !d.Now.Before(r.ExpiresAt) {
@@ -446,8 +452,13 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 		eventType := doorway.EventInstalled
 		now := ms(d.Now)
 		args := []any{d.InstallationID, r.AppID, r.TenantID, r.Mode, doorway.SetupIncomplete, r.VersionID, list(perms), r.UserID, now, now, d.GrantID}
+		insert := insertInstallation
+		if db.d.InstallationKeys {
+			first, second := InstallationKeys(d.InstallationID)
+			insert, args = insertKeyedInstallation, append(args, first, second)
+		}
 		var seq int64
-		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insertInstallation+`
+		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insert+`
 			ON CONFLICT (app_id, tenant_id, mode) DO NOTHING RETURNING `+installationRead, args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			var oldStatus, oldPerms string
@@ -458,7 +469,7 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 			if oldStatus != string(doorway.Uninstalled) && oldPerms != list(perms) {
 				eventType = doorway.EventPermissionsChanged
 			}
-			inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insertInstallation+`
+			inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insert+`
 				ON CONFLICT (app_id, tenant_id, mode) DO UPDATE SET
 					status = CASE WHEN installations.status = 'uninstalled' THEN excluded.status ELSE installations.status END,
 					version_id = excluded.version_id, permissions = excluded.permissions, installed_by = excluded.installed_by,
@@ -623,7 +634,19 @@ func scanInstallation(row Row) (*doorway.Installation, int64, error) {
 }
 
 func (db *DB) Installation(ctx context.Context, id string) (*doorway.Installation, error) {
-	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations WHERE id = $1`, id))
+	if !db.d.InstallationKeys {
+		i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations WHERE id = $1`, id))
+		return i, db.notFound(err, "installation", id)
+	}
+	// By the id's first key, one tree; then by id, through the unique
+	// index: the rows kept under a second key, and those an older binary
+	// wrote without one (it lets SQLite pick the key) while a rolling
+	// upgrade ran.
+	i, _, err := scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations
+		WHERE id_key = $1 AND id = $2`, firstKey(id), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		i, _, err = scanInstallation(db.r.QueryRowContext(ctx, `SELECT `+installationRead+` FROM installations WHERE id = $1`, id))
+	}
 	return i, db.notFound(err, "installation", id)
 }
 

@@ -55,6 +55,11 @@ type Dialect struct {
 	// (QueryRowContext outside a transaction) instead of database/sql:
 	// store/sqlite reads them through SQLite's C API.
 	Rows RowReader
+	// InstallationKeys: the backend keeps installations in a table keyed
+	// by id_key, an integer (see InstallationKeys), as well as by id; new
+	// installations are written with it and an installation read by id
+	// looks it up by key. Only the transaction path writes it (not OneTrip).
+	InstallationKeys bool
 	// Anonymous: statements built with many parameters use ? rather than
 	// $N. (The SQLite driver looks each $N up by name in a list, which made
 	// a 400-row INSERT seven times slower than twenty 20-row ones.)
@@ -86,6 +91,9 @@ func (db *DB) OnClose(f func()) { db.onClose = append(db.onClose, f) }
 
 // New returns the store over w and r.
 func New(w, r *sql.DB, d Dialect) *DB {
+	if d.InstallationKeys && d.OneTrip {
+		panic("sqlstore: a Dialect with OneTrip cannot keep InstallationKeys: the one-statement approval does not write them")
+	}
 	db := &DB{w: &pool{DB: w, prepare: d.Prepare}, d: d}
 	db.r = db.w
 	if r != w {

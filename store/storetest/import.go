@@ -158,3 +158,65 @@ func testImportBesideWrites(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testIDsOfOneMillisecond: ids made in the same millisecond can share
+// their time and first random bits, which a backend may keep
+// installations in the order of (SQLite: sqlstore.InstallationKeys).
+// Installations with such ids, imported in one batch, in a later one and
+// approved one by one, and ids that are not Doorway's, are all kept and
+// each found by its own id; an id of the same millisecond that was never
+// written is not found.
+func testIDsOfOneMillisecond(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "millisecond@example.com")
+	app, v := newApp(t, s, "customer_read")
+	head := secret.ID("ins_")[:4+13] // prefix, time, first random bits
+	id := func(c string) string { return head + strings.Repeat(c, 13) }
+	imported := func(ids ...string) []store.Import {
+		var items []store.Import
+		for _, i := range ids {
+			tn := newTenant(t, s, "Tenant of "+i, u.ID)
+			items = append(items, store.Import{Installation: doorway.Installation{ID: i, AppID: app.ID, TenantID: tn.ID,
+				Mode: doorway.Live, Status: doorway.Active, VersionID: v.ID, Permissions: []string{"customer_read"},
+				InstalledBy: u.ID, GrantID: secret.ID("gr_"), CreatedAt: t0, UpdatedAt: t0}})
+		}
+		return items
+	}
+	want := map[string]string{} // id → tenant
+	for _, batch := range [][]store.Import{
+		imported(id("c"), id("a"), id("b"), "3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+		imported(id("d"), "legacy-42"),
+	} {
+		must(t, s.ImportInstallations(ctx, batch))
+		for _, it := range batch {
+			want[it.Installation.ID] = it.Installation.TenantID
+		}
+	}
+	for _, c := range []string{"e", "f"} {
+		tn := newTenant(t, s, "Approved "+c, u.ID)
+		inst, err := s.Decide(ctx, store.Decision{Request: newRequest(app, "", u.ID, tn.ID), Decision: doorway.Approved,
+			Now: t0, InstallationID: id(c), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")})
+		must(t, err)
+		if inst.ID != id(c) {
+			t.Fatalf("approval made installation %s, want %s", inst.ID, id(c))
+		}
+		want[inst.ID] = tn.ID
+	}
+	// Approving again keeps the installation and its id.
+	again, err := s.Decide(ctx, store.Decision{Request: newRequest(app, "", u.ID, want[id("f")]), Decision: doorway.Approved,
+		Now: t0.Add(time.Minute), InstallationID: id("g"), EventID: secret.ID("evt_"), GrantID: secret.ID("gr_")})
+	must(t, err)
+	if again.ID != id("f") {
+		t.Fatalf("approving %s's app again in its tenant made %s", id("f"), again.ID)
+	}
+	for i, tenant := range want {
+		got, err := s.Installation(ctx, i)
+		if err != nil || got.ID != i || got.TenantID != tenant {
+			t.Errorf("Installation(%s) = %+v, %v; want the one in tenant %s", i, got, err, tenant)
+		}
+	}
+	for _, missing := range []string{id("g"), id("z"), "legacy-43"} {
+		_, err := s.Installation(ctx, missing)
+		wantErr(t, err, store.ErrNotFound)
+	}
+}

@@ -73,6 +73,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Import", testImport},
 		{"ImportOfUnknownReferences", testImportOfUnknownReferences},
 		{"ImportBesideWrites", testImportBesideWrites},
+		{"IDsOfOneMillisecond", testIDsOfOneMillisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
