@@ -24,7 +24,7 @@
 // growth: a million installations against ten thousand, in the same
 // seconds.
 //
-//	go run ./internal/bench             # the full run, about 4½ to 5 minutes
+//	go run ./internal/bench             # the full run, about 4½ minutes
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
