@@ -34,6 +34,9 @@
 //     connection checkpoints instead (PASSIVE, so it never blocks the
 //     writer or readers), every checkpointEvery.
 //
+// Every connection's page cache is this package's (pagecache.go): SQLite's
+// policy, but a cached page costs its size, not twice it.
+//
 // Statements are prepared once per connection (see sqlstore.Dialect):
 // SQLite otherwise parses the text on every run. Concurrent write
 // transactions share one commit (group commit, see sqlstore), each in its
@@ -61,6 +64,9 @@ import (
 // doorway_installation_key(id, n) is sqlstore.InstallationKeys(id)'s nth
 // key, for migration 0009, which moved installations to a table keyed by it.
 func init() {
+	if err := installPageCache(); err != nil {
+		panic(err)
+	}
 	msqlite.MustRegisterDeterministicScalarFunction("doorway_installation_key", 2,
 		func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			id, ok := args[0].(string)
@@ -165,14 +171,12 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 // thousand installations, and every miss is a read system call on the one
 // connection every write waits for. The cache fills only as pages are used.
 //
-// A cached page costs the server about twice its size: modernc's allocator
-// gives a 4 KB page and its header an 8 KB slot, seven to a 64 KB span, so
-// this cache, once full, is ~62 MB of RSS. It fills at a million
-// installations, where it takes the server's peak RSS under b to 130–149
-// MB (the target is 150). 16 MB took that to 107–115 MB, and cost installs
-// at 10⁶ about four points of their rate (beside 10⁴: −9.4 % on average in
-// five runs, two past the growth target's −10 %, against −5.2 % in seven
-// with 32 MB), so the cache stays 32 MB (BENCHMARKS.md).
+// It fills at a million installations. 16 MB cost installs at 10⁶ about
+// four points of their rate (beside 10⁴: −9.4 % on average in five runs,
+// two past the growth target's −10 %, against −5.2 % in seven with 32 MB;
+// BENCHMARKS.md). Full, it is about 33 MB of the server's memory: a
+// cached page costs its size and SQLite's header for it (pagecache.go),
+// where SQLite's own cache cost twice that.
 const writerCacheKiB = 32 << 10
 
 // checkpointEvery is how often the background connection checkpoints the
