@@ -22,7 +22,7 @@ test: fmt-check vet staticcheck
 
 # The load harness (internal/bench): a real doorway serve on SQLite and on
 # a throwaway PostgreSQL, against a net/http floor measured in the same run.
-# About 4½ minutes; BENCHMARKS.md says how to read it. Flags: go run
+# 4 to 5 minutes; BENCHMARKS.md says how to read it. Flags: go run
 # ./internal/bench -help (e.g. BENCH_FLAGS='-stores sqlite -profile prof').
 bench:
 	$(GO) run ./internal/bench $(BENCH_FLAGS)

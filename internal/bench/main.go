@@ -24,7 +24,7 @@
 // growth: a million installations against ten thousand, in the same
 // seconds.
 //
-//	go run ./internal/bench             # the full run, about 4½ minutes
+//	go run ./internal/bench             # the full run, 4 to 5 minutes
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
@@ -70,7 +70,7 @@ func main() {
 	var stores, growStores string
 	flag.BoolVar(&o.quick, "quick", false, "a short run (about 30 s) that proves every scenario works; for CI")
 	flag.StringVar(&o.scenarios, "scenarios", "abcdefg", "the scenarios to run, by letter: a alone (with the floor) is the quickest A/B of a change to the token path; c needs b, d and e need a, g needs a and b")
-	flag.DurationVar(&o.duration, "duration", 6*time.Second, "how long each scenario is measured (a, c and d: and the floor beside them, as long again)")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each scenario is measured (a, c and d: and the floor beside them, as long again)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measurement, not counted")
 	flag.IntVar(&o.conns, "conns", 32, "connections (and client goroutines) driving the server")
 	flag.StringVar(&stores, "stores", "sqlite,postgres", "backends to measure, in order")
