@@ -46,9 +46,11 @@ func insertRows(t *testing.T, db execer, table string, from, to, n int) {
 		INSERT INTO `+table+` (k, v) SELECT k, printf('%.*c', $3, char(65 + k % 26)) FROM c`, from, to, n)
 }
 
-func TestInMemoryPagesAreNeverRecycled(t *testing.T) {
-	// An in-memory database's pages are its only copy, so its cache must
-	// keep every one whatever cache_size says.
+func TestInMemoryDatabasesOutgrowTheCache(t *testing.T) {
+	// An in-memory database's pages are its only copy: SQLite keeps them
+	// all pinned, so its cache must hand out a slot for every page
+	// whatever cache_size says (a cache that capped them fails the
+	// INSERT with "out of memory").
 	for _, c := range []struct{ name, dsn, table string }{
 		{"in-memory database", ":memory:", "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)"},
 		{"temporary table in memory", "file:" + filepath.Join(t.TempDir(), "t.db") + "?_pragma=temp_store(MEMORY)",
