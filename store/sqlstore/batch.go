@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 )
 
 // Group commit, for a backend with one writer (Dialect.Batch).
@@ -24,6 +25,10 @@ import (
 // maxBatch bounds how many transactions share a commit, and so how long
 // the first of them waits.
 const maxBatch = 64
+
+// errBatchLost is what the writes that shared a commit are told when
+// another of them took the transaction with it.
+var errBatchLost = errors.New("rolled back, nothing written: a write that shared this one's commit failed and SQLite rolled back their transaction; try again")
 
 type batchTx struct {
 	ctx   context.Context
@@ -77,26 +82,44 @@ func (db *DB) commit(first *batchTx) (next *batchTx) {
 		return nil
 	}
 	var missed []string
-	t := txn{tx, db.w, &missed}
-	run := func(b *batchTx) {
+	// run runs b in its savepoint, and reports whether the transaction
+	// is still there for the next one.
+	run := func(b *batchTx) bool {
 		// A statement interrupted by its caller's cancellation would roll
-		// back the whole batch, so the work runs to its end.
+		// back the whole batch (SQLite rolls back the transaction a write
+		// is interrupted in). So the work runs to its end: every statement
+		// runs with this context, not the one its caller's fn passes. (Nor
+		// does each statement start goroutines to watch a context that can
+		// end: database/sql and the driver start one each for one that
+		// can.)
 		ctx := context.WithoutCancel(b.ctx)
+		t := txn{tx, db.w, &missed, ctx}
 		if _, b.err = t.ExecContext(ctx, `SAVEPOINT one`); b.err != nil {
-			return
+			return false
 		}
 		if b.err = b.fn(t); b.err != nil {
 			if _, err := t.ExecContext(ctx, `ROLLBACK TO one`); err != nil {
-				b.err = err
+				// The savepoint is gone with the transaction: SQLite
+				// rolled it all back (it may, on an I/O error or out of
+				// memory). b keeps the error that did it.
+				return false
 			}
 		}
-		if _, err := t.ExecContext(ctx, `RELEASE one`); err != nil && b.err == nil {
-			b.err = err
+		if _, err := t.ExecContext(ctx, `RELEASE one`); err != nil {
+			if b.err == nil {
+				b.err = err
+			}
+			return false
 		}
+		return true
 	}
-	run(first)
+	// Once the transaction is gone, no more work is taken into it: the
+	// next SAVEPOINT would begin a transaction of its own and RELEASE
+	// commit it, outside the batch, before the batch's commit failed and
+	// told its caller otherwise. What waits goes to the next batch.
+	alive := run(first)
 more:
-	for len(batch) < maxBatch {
+	for alive && len(batch) < maxBatch {
 		select {
 		case b := <-db.batch:
 			if b.alone {
@@ -104,14 +127,20 @@ more:
 				break more
 			}
 			batch = append(batch, b)
-			run(b)
+			alive = run(b)
 		default:
 			break more
 		}
 	}
-	err = tx.Commit()
-	if err != nil {
+	if alive {
+		if err = tx.Commit(); err != nil {
+			tx.Rollback()
+		}
+	} else {
+		// Whatever is left of the transaction is rolled back: nothing of
+		// it is known to be whole.
 		tx.Rollback()
+		err = errBatchLost
 	}
 	for _, b := range batch {
 		if err != nil && b.err == nil {

@@ -160,7 +160,7 @@ func (db *DB) single(ctx context.Context, fn func(txn) error) error {
 			db.w.stmt(ctx, q)
 		}
 	}()
-	if err := fn(txn{tx, db.w, &missed}); err != nil {
+	if err := fn(txn{tx, db.w, &missed, nil}); err != nil {
 		return err
 	}
 	return tx.Commit()

@@ -72,6 +72,18 @@ type txn struct {
 	*sql.Tx
 	p      *pool
 	missed *[]string
+	// shared, in a transaction that group commit shares, is the context
+	// every statement runs with, whatever context its caller passes: one
+	// that is never cancelled (see batch.go).
+	shared context.Context
+}
+
+// ctx is the context a statement runs with.
+func (t txn) ctx(ctx context.Context) context.Context {
+	if t.shared != nil {
+		return t.shared
+	}
+	return ctx
 }
 
 func (t txn) prepared(ctx context.Context, q string) *sql.Stmt {
@@ -86,6 +98,7 @@ func (t txn) prepared(ctx context.Context, q string) *sql.Stmt {
 }
 
 func (t txn) QueryRowContext(ctx context.Context, q string, args ...any) Row {
+	ctx = t.ctx(ctx)
 	if s := t.prepared(ctx, q); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -93,6 +106,7 @@ func (t txn) QueryRowContext(ctx context.Context, q string, args ...any) Row {
 }
 
 func (t txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = t.ctx(ctx)
 	if s := t.prepared(ctx, q); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -100,6 +114,7 @@ func (t txn) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows
 }
 
 func (t txn) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = t.ctx(ctx)
 	if s := t.prepared(ctx, q); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
