@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/internal/cli"
 	"github.com/doorwayhq/doorway/internal/testkit"
+	"github.com/doorwayhq/doorway/store"
 	"github.com/doorwayhq/doorway/webhook"
 )
 
@@ -300,6 +302,61 @@ func TestPerEndpointCap(t *testing.T) {
 	}
 	if peak != 2 {
 		t.Fatalf("at most %d requests at once reached the endpoint, want the cap of 2", peak)
+	}
+}
+
+// slowRecords is the real store, with each attempt's record held until
+// release is closed (or a few seconds pass, so a failing test ends).
+type slowRecords struct {
+	store.Store
+	release chan struct{}
+	waited  atomic.Bool // a record gave up waiting for release
+}
+
+func (s *slowRecords) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
+	select {
+	case <-s.release:
+	case <-time.After(3 * time.Second):
+		s.waited.Store(true)
+	}
+	return s.Store.RecordAttempt(ctx, owner, a)
+}
+
+// TestEndpointSlotFreeWhileRecording: the per-endpoint cap bounds the
+// endpoint's requests, not Doorway's own bookkeeping. With a cap of 1, the
+// second webhook goes out while the first's attempt is still being
+// recorded. (The slot was held through the record, so a burst of installs
+// of one app was delivered at the pace of the database's commits: under
+// load, 250 webhooks a second for 870 installs, seconds behind.)
+func TestEndpointSlotFreeWhileRecording(t *testing.T) {
+	s := manual(t)
+	s.Dispatcher.PerEndpoint = 1
+	slow := &slowRecords{Store: s.Dispatcher.Store, release: make(chan struct{})}
+	s.Dispatcher.Store = slow
+	rc := newReceiver(t)
+	var got atomic.Int32
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1) == 2 {
+			close(slow.release) // both went out: let the records through
+		}
+	})
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	install(t, s, app.App.ID, "first@example.com", "")
+	install(t, s, app.App.ID, "second@example.com", "")
+	if n := deliverDue(t, s); n != 2 {
+		t.Fatalf("delivered %d, want 2", n)
+	}
+	if slow.waited.Load() || got.Load() != 2 {
+		t.Fatalf("the endpoint got %d of 2 requests while the first's attempt was being recorded (a record gave up waiting: %v)", got.Load(), slow.waited.Load())
+	}
+	log, err := s.Store.Attempts(context.Background(), app.App.ID, 0, 10)
+	if err != nil || len(log) != 2 {
+		t.Fatalf("delivery log: %v, %d rows, want 2", err, len(log))
+	}
+	for _, a := range log {
+		if a.Outcome != doorway.Delivered {
+			t.Errorf("attempt %+v, want delivered", a)
+		}
 	}
 }
 

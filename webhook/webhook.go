@@ -280,7 +280,6 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 		d.release(e, d.Now().Add(d.Poll))
 		return
 	}
-	defer done()
 
 	a.At = d.Now()
 	m := &Message{Event: e, Version: v, At: a.At}
@@ -292,6 +291,9 @@ func (d *Dispatcher) deliver(ctx context.Context, e *doorway.Event) {
 		resp, a.Response, err = d.send(ctx, a.URL, body, header)
 	}
 	a.Latency = time.Since(start)
+	// The slot bounds the endpoint's requests: the next may start while
+	// this one's attempt is recorded.
+	done()
 	if ctx.Err() != nil {
 		d.release(e, a.At) // shut down mid-request: not the endpoint's fault, due at once
 		return
