@@ -80,6 +80,21 @@ type round struct {
 	install       *result
 	lags          []time.Duration // b's installs: commit → webhook arrival
 	undelivered   int
+	// owed is how many of b's installs (its warm-up's too) still awaited
+	// their webhook when b's measured seconds ended: work of b's that its
+	// server CPU per install leaves out.
+	owed int
+}
+
+// owedAtEnd says how many of b's webhooks were still to come when its
+// measured seconds ended, as a share of the webhooks its installs caused.
+func owedAtEnd(r *round) string {
+	all := len(r.lags) + r.undelivered
+	if all == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s of %s webhooks still to come at b's end (%.0f%%)", thousands(float64(r.owed)), thousands(float64(all)),
+		100*float64(r.owed)/float64(all))
 }
 
 func thousands(v float64) string {
@@ -197,7 +212,7 @@ func (rep *report) rows() [][]string {
 			add([]string{"f webhook backlog drain", thousands(s.drain) + " deliveries/s", ratio(s.drain), "", "", "", "", ""})
 		}
 		if len(r.lags) > 0 {
-			add([]string{"f outbox lag during b (commit → receiver)", "", "", ms(pctOf(r.lags, 50)), ms(pctOf(r.lags, 99)),
+			add([]string{"f outbox lag during b (commit → receiver)", owedAtEnd(r), "", ms(pctOf(r.lags, 50)), ms(pctOf(r.lags, 99)),
 				fmt.Sprintf("%d lost", r.undelivered), "", ""})
 		}
 		if g := s.grown; g != nil && g.token != nil && g.install != nil {

@@ -118,3 +118,31 @@ func TestPeakRSSCoversEveryScenarioUnderLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestLagRowSaysWhatBLeftOwing: the outbox lag row says how many of b's
+// webhooks were still to come when b's seconds ended, since their
+// delivery is work b's server CPU per install does not count.
+func TestLagRowSaysWhatBLeftOwing(t *testing.T) {
+	fl := rate(30_000, 25*time.Microsecond)
+	lags := make([]time.Duration, 900)
+	for i := range lags {
+		lags[i] = time.Duration(i) * time.Millisecond
+	}
+	rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite",
+		first: &round{installations: 10_000, install: rate(1_000, 600*time.Microsecond), lags: lags, undelivered: 100, owed: 250}}}}
+	var row []string
+	for _, r := range rep.rows() {
+		if strings.Contains(r[0], "outbox lag during b") {
+			row = r
+		}
+	}
+	if row == nil {
+		t.Fatal("no outbox lag row")
+	}
+	if want := "250 of 1,000 webhooks still to come at b's end (25%)"; row[1] != want {
+		t.Errorf("lag row's second column = %q, want %q", row[1], want)
+	}
+	if row[5] != "100 lost" {
+		t.Errorf("lag row's errors = %q, want 100 lost", row[5])
+	}
+}

@@ -208,6 +208,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 			if r.install, err = b.scenario(ctx, srv, st+g+" b full install", "b", sc.install); err != nil {
 				return r, err
 			}
+			r.owed = b.rc.pending()
 			r.lags, r.undelivered = b.waitLags()
 		}
 		return r, nil
