@@ -136,9 +136,16 @@ func between(page []byte, before, end string) string {
 // install is scenario b: one user's whole install, as a browser and the
 // app's backend make it.
 func (s *scenarios) install(w *worker) error {
+	// The k-th install goes to tenant k mod n, of the app next in turn
+	// (shifted by one every n installs, so a tenant gets each of the eight
+	// once before any comes again): b's webhooks go to the eight apps'
+	// endpoints in turn, as a platform's go to many. (One app at a time,
+	// every webhook went to one endpoint, whose cap of four requests at
+	// once set the pace.)
 	k := int(s.pairs.Add(1) - 1)
 	n := len(s.f.tenants)
-	a, tenant := s.f.install[(k/n)%len(s.f.install)], k%n
+	tenant := k % n
+	a := s.f.install[(tenant+k/n)%len(s.f.install)]
 	cookies := "dw_browser=" + s.browsers[w.id]
 	verifier := secret.Token("") + secret.Token("")
 	sum := sha256.Sum256([]byte(verifier))
