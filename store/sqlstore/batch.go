@@ -39,6 +39,12 @@ type batchTx struct {
 }
 
 func (db *DB) batched(ctx context.Context, fn func(txn) error, alone bool) error {
+	// A caller that has given up already is not queued (select would
+	// pick at random between its Done and an idle writer). Once the
+	// writer has taken the work, it runs to its end.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	b := &batchTx{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)}
 	select {
 	case db.batch <- b:
