@@ -118,12 +118,20 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rep, err := run(ctx, o)
-	if rep != nil {
+	if ctx.Err() != nil {
+		// Interrupted: the scenario cut short would print as measured
+		// (and the targets as met or missed), so there is no table; the
+		// progress lines say what finished, and a -markdown file is left
+		// as it was.
+		fmt.Fprintln(os.Stderr, "bench: interrupted; no table (the lines above are what finished)")
+		os.Exit(130)
+	}
+	if rep != nil && rep.floor != nil {
 		rep.print(os.Stdout)
-		if o.markdown != "" {
-			if werr := os.WriteFile(o.markdown, []byte(rep.markdown()), 0o644); werr != nil {
-				fmt.Fprintln(os.Stderr, "bench:", werr)
-			}
+	}
+	if rep != nil && rep.floor != nil && o.markdown != "" {
+		if werr := os.WriteFile(o.markdown, []byte(rep.markdown()), 0o644); werr != nil {
+			fmt.Fprintln(os.Stderr, "bench:", werr)
 		}
 	}
 	if err != nil {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestInterruptPrintsNoTable: make bench stopped with ^C says so and
+// exits 130, and prints no table: the scenario it cut short would show
+// as measured, and the targets as met or missed.
+func TestInterruptPrintsNoTable(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "bench")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "-quick", "-stores", "sqlite", "-scenarios", "a")
+	cmd.Dir = "../.." // the module's root, where it builds doorway
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var said strings.Builder
+	lines := bufio.NewScanner(stderr)
+	for lines.Scan() {
+		said.WriteString(lines.Text() + "\n")
+		if strings.Contains(lines.Text(), "floor (net/http, same client)") {
+			break // a server has run and the next scenario is under way
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	for lines.Scan() {
+		said.WriteString(lines.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).ExitStatus() != 130 {
+		t.Errorf("exit: %v, want status 130", err)
+	}
+	if !strings.Contains(said.String(), "bench: interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", said.String())
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("printed a table of an interrupted run:\n%s", stdout.String())
+	}
+}
