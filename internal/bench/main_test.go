@@ -42,7 +42,7 @@ func TestInterruptPrintsNoTable(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
-		t.Fatal(err)
+		t.Fatalf("interrupting the harness: %v; it said:\n%s", err, said.String())
 	}
 	for lines.Scan() {
 		said.WriteString(lines.Text() + "\n")
