@@ -125,9 +125,13 @@ func (d *Dispatcher) init() {
 		}
 		d.client = &http.Client{
 			Transport: &http.Transport{
-				Proxy:                 nil, // a proxy would dial for us, past refusePrivate
-				DialContext:           dialer.DialContext,
-				MaxIdleConnsPerHost:   d.PerEndpoint,
+				Proxy:       nil, // a proxy would dial for us, past refusePrivate
+				DialContext: dialer.DialContext,
+				// A host may serve many endpoints (one vendor's apps, a
+				// webhook gateway), so keep a connection for each request
+				// that can be in flight, not for one endpoint's share:
+				// with fewer, every burst dials again.
+				MaxIdleConnsPerHost:   d.Batch,
 				IdleConnTimeout:       90 * time.Second,
 				TLSHandshakeTimeout:   d.Timeout,
 				ResponseHeaderTimeout: d.Timeout,
