@@ -67,7 +67,7 @@ func (p *walPin) take() {
 	// read that follows, only after pinEvery.
 	p.movedAt.Store(int64(time.Since(pinEpoch)))
 	if p.c.db == 0 {
-		if err := p.c.open(p.path); err != nil {
+		if err := p.c.open(p.path, readOnly); err != nil {
 			return
 		}
 		lib.Xsqlite3_busy_timeout(p.c.tls, p.c.db, 0)

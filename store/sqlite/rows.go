@@ -126,7 +126,12 @@ func (r *rowReader) QueryRow(ctx context.Context, query string, args ...any) sql
 	}
 	defer r.put(c)
 	row := &row{}
-	row.err = c.queryRow(r.path, query, args, row)
+	if c.db == 0 {
+		if row.err = c.open(r.path, readOnly); row.err != nil {
+			return row
+		}
+	}
+	row.err = c.queryRow(query, args, row)
 	if c.db != 0 && c.changed() {
 		r.pin.stale.Store(true)
 	}
@@ -148,7 +153,13 @@ func (r *rowReader) close() {
 	})
 }
 
-func (c *rawConn) open(path string) error {
+// readOnly is how a reader's connection is set up: as the read pool's
+// query_only, a statement that writes fails.
+var readOnly = []string{"PRAGMA query_only = 1"}
+
+// open opens the database at path and runs setup, statements without
+// arguments, on the new connection.
+func (c *rawConn) open(path string, setup []string) error {
 	c.tls = libc.NewTLS()
 	if c.out = libc.Xmalloc(c.tls, 8); c.out == 0 {
 		c.close()
@@ -168,12 +179,13 @@ func (c *rawConn) open(path string) error {
 		return err
 	}
 	lib.Xsqlite3_extended_result_codes(c.tls, c.db, 1)
-	lib.Xsqlite3_busy_timeout(c.tls, c.db, 5000) // as the read pool's busy_timeout
-	// As the read pool's query_only: a statement that writes fails.
+	lib.Xsqlite3_busy_timeout(c.tls, c.db, 5000) // as the pools' busy_timeout
 	c.stmts = map[string]*rawStmt{}
-	if err := c.run("PRAGMA query_only = 1"); err != nil {
-		c.close()
-		return err
+	for _, q := range setup {
+		if err := c.once(q); err != nil {
+			c.close()
+			return err
+		}
 	}
 	return nil
 }
@@ -207,16 +219,27 @@ func (c *rawConn) error(rc int32, what string) error {
 	return fmt.Errorf("sqlite: %s (%d): %.200s", msg, rc, what)
 }
 
+// prepare returns query prepared, kept for the next time.
 func (c *rawConn) prepare(query string) (*rawStmt, error) {
 	if s := c.stmts[query]; s != nil {
 		return s, nil
 	}
+	s, err := c.compile(query, lib.SQLITE_PREPARE_PERSISTENT)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = s
+	return s, nil
+}
+
+// compile prepares query; the caller keeps or finalizes it.
+func (c *rawConn) compile(query string, flags uint32) (*rawStmt, error) {
 	z, err := libc.CString(query)
 	if err != nil {
 		return nil, err
 	}
 	defer libc.Xfree(c.tls, z)
-	if rc := lib.Xsqlite3_prepare_v3(c.tls, c.db, z, -1, lib.SQLITE_PREPARE_PERSISTENT, c.out, 0); rc != lib.SQLITE_OK {
+	if rc := lib.Xsqlite3_prepare_v3(c.tls, c.db, z, -1, flags, c.out, 0); rc != lib.SQLITE_OK {
 		return nil, c.error(rc, query)
 	}
 	s := &rawStmt{p: libc.AtomicLoadPUintptr(c.out)}
@@ -237,16 +260,11 @@ func (c *rawConn) prepare(query string) (*rawStmt, error) {
 		}
 		s.args = append(s.args, arg)
 	}
-	c.stmts[query] = s
 	return s, nil
 }
 
-func (c *rawConn) queryRow(path, query string, args []any, r *row) error {
-	if c.db == 0 {
-		if err := c.open(path); err != nil {
-			return err
-		}
-	}
+// queryRow runs query, prepared and kept, and reads its first row into r.
+func (c *rawConn) queryRow(query string, args []any, r *row) error {
 	s, err := c.prepare(query)
 	if err != nil {
 		return err
@@ -265,15 +283,21 @@ func (c *rawConn) queryRow(path, query string, args []any, r *row) error {
 	default:
 		return c.error(rc, query)
 	}
+	r.vals = c.columns(s)
+	return nil
+}
+
+// columns copies the row s has stepped to.
+func (c *rawConn) columns(s *rawStmt) []value {
 	// Text and blob columns are copied out in one allocation, not one
 	// each (an installation has nine): first where each is and its
 	// length (sqlite3_column_bytes after sqlite3_column_text, as SQLite
 	// asks), then the copies.
-	r.vals = make([]value, s.cols)
+	vals := make([]value, s.cols)
 	var at [maxTextCols]uintptr
 	size := 0
-	for i := range r.vals {
-		v, col := &r.vals[i], int32(i)
+	for i := range vals {
+		v, col := &vals[i], int32(i)
 		v.kind = lib.Xsqlite3_column_type(c.tls, s.p, col)
 		switch v.kind {
 		case lib.SQLITE_INTEGER:
@@ -299,27 +323,43 @@ func (c *rawConn) queryRow(path, query string, args []any, r *row) error {
 		}
 	}
 	buf := make([]byte, size)
-	for i := range min(len(r.vals), len(at)) {
-		v := &r.vals[i]
+	for i := range min(len(vals), len(at)) {
+		v := &vals[i]
 		if (v.kind != lib.SQLITE_TEXT && v.kind != lib.SQLITE_BLOB) || v.n == 0 {
 			continue
 		}
 		n := copy(buf, libc.GoBytes(at[i], int(v.n)))
 		v.s, buf = unsafe.String(&buf[0], n), buf[n:] // never written again
 	}
-	return nil
+	return vals
 }
 
 // maxTextCols is how many columns of a row share one copy.
 const maxTextCols = 32
 
-// run steps query, which takes no arguments, to its end.
+// run steps query, which takes no arguments, to its end, and keeps it
+// prepared.
 func (c *rawConn) run(query string) error {
 	s, err := c.prepare(query)
 	if err != nil {
 		return err
 	}
 	defer lib.Xsqlite3_reset(c.tls, s.p)
+	return c.steps(s, query)
+}
+
+// once runs query, which takes no arguments, without keeping it.
+func (c *rawConn) once(query string) error {
+	s, err := c.compile(query, 0)
+	if err != nil {
+		return err
+	}
+	defer lib.Xsqlite3_finalize(c.tls, s.p)
+	return c.steps(s, query)
+}
+
+// steps steps s, bound, to its end, ignoring the rows it returns.
+func (c *rawConn) steps(s *rawStmt, query string) error {
 	for {
 		switch rc := lib.Xsqlite3_step(c.tls, s.p); rc {
 		case lib.SQLITE_ROW:

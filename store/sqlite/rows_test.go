@@ -247,7 +247,10 @@ func TestRowReaderReusesTheLastConnection(t *testing.T) {
 		held = append(held, r.take())
 	}
 	for _, c := range held {
-		if err := c.queryRow(path, `SELECT 1`, nil, &row{}); err != nil {
+		if err := c.open(path, readOnly); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.queryRow(`SELECT 1`, nil, &row{}); err != nil {
 			t.Fatal(err)
 		}
 	}

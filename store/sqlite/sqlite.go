@@ -1,15 +1,17 @@
 // Package sqlite is Doorway's default store: one file, no server, pure Go
 // (modernc.org/sqlite, no cgo).
 //
-// It keeps two pools. All writes go through one connection, so writers queue
-// in Go instead of failing with "database is locked", and every transaction
-// starts with BEGIN IMMEDIATE (a deferred transaction that later upgrades to
-// a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use read-only
-// connections that WAL lets run beside the writer: reads of one row (most
-// of them: by key) go through SQLite's C API on connections of their own
-// (rowReader, rows.go), reads of many through database/sql's pool. One
-// more connection keeps a read transaction open (walPin, pin.go), which
-// spares every other read the system calls of its WAL read lock.
+// All writes go through one connection, the writer (writer.go), so writers
+// queue in Go instead of failing with "database is locked": group commit
+// (see sqlstore) runs every write transaction on it through SQLite's C API,
+// and each starts with BEGIN IMMEDIATE (a deferred transaction that later
+// upgrades to a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use
+// read-only connections that WAL lets run beside the writer: reads of one
+// row (most of them: by key) go through SQLite's C API on connections of
+// their own (rowReader, rows.go), reads of many through database/sql's
+// pool. One more connection keeps a read transaction open (walPin,
+// pin.go), which spares every other read the system calls of its WAL read
+// lock. database/sql's write pool is left with the health check's query.
 //
 // Pragmas, and why:
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.
@@ -150,12 +152,20 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 		return nil, err
 	}
 	c.SetMaxOpenConns(1)
+	wr, err := openWriter(path, sync)
+	if err != nil {
+		w.Close()
+		r.Close()
+		c.Close()
+		return nil, err
+	}
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	rows := newRowReader(path, n)
 	go checkpoint(c, rows.pin, stop, done)
 	d := dialect
 	d.Rows = rows
+	d.Writer = wr
 	db := sqlstore.New(w, r, d)
 	db.OnClose(func() {
 		close(stop)

@@ -82,12 +82,14 @@ func (db *DB) commit(first *batchTx) (next *batchTx) {
 		return nil
 	}
 	batch := []*batchTx{first}
-	tx, err := db.w.BeginTx(context.Background(), nil)
+	tx, err := db.begin(context.Background())
 	if err != nil {
+		if tx != nil {
+			tx.end()
+		}
 		first.done <- err
 		return nil
 	}
-	var missed []string
 	// run runs b in its savepoint, and reports whether the transaction
 	// is still there for the next one.
 	run := func(b *batchTx) bool {
@@ -99,7 +101,7 @@ func (db *DB) commit(first *batchTx) (next *batchTx) {
 		// end: database/sql and the driver start one each for one that
 		// can.)
 		ctx := context.WithoutCancel(b.ctx)
-		t := txn{tx, db.w, &missed, ctx}
+		t := tx.txn(ctx)
 		if _, b.err = t.ExecContext(ctx, `SAVEPOINT one`); b.err != nil {
 			return false
 		}
@@ -139,23 +141,18 @@ more:
 		}
 	}
 	if alive {
-		if err = tx.Commit(); err != nil {
-			tx.Rollback()
-		}
+		err = tx.commit()
 	} else {
-		// Whatever is left of the transaction is rolled back: nothing of
-		// it is known to be whole.
-		tx.Rollback()
+		// Whatever is left of the transaction is rolled back (end, below):
+		// nothing of it is known to be whole.
 		err = errBatchLost
 	}
+	tx.end()
 	for _, b := range batch {
 		if err != nil && b.err == nil {
 			b.err = err
 		}
 		b.done <- b.err
-	}
-	for _, q := range missed {
-		db.w.stmt(context.Background(), q)
 	}
 	return next
 }

@@ -67,7 +67,7 @@ func importedRefer(ctx context.Context, tx txn, items []store.Import, anonymous 
 				}
 				args[k] = id
 			}
-			found, err := tx.Tx.QueryContext(ctx, `SELECT id FROM `+ref.table+` WHERE id IN (`+in.String()+`)`, args...)
+			found, err := tx.once.QueryContext(ctx, `SELECT id FROM `+ref.table+` WHERE id IN (`+in.String()+`)`, args...)
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ func importRows(ctx context.Context, tx txn, batch []store.Import, anonymous, ke
 		// one runs unprepared.
 		exec := tx.ExecContext
 		if len(batch) < importBatch {
-			exec = tx.Tx.ExecContext
+			exec = tx.once.ExecContext
 		}
 		if _, err := exec(ctx, s.head+s.r.values.String(), s.r.args...); err != nil {
 			return err
@@ -165,7 +165,7 @@ func importKeys(ctx context.Context, tx txn, batch []store.Import, anonymous boo
 		keys[n], firsts[n] = first, first
 	}
 	in.add(firsts...)
-	found, err := tx.Tx.QueryContext(ctx, `SELECT id_key FROM installations WHERE id_key IN `+in.values.String(), in.args...)
+	found, err := tx.once.QueryContext(ctx, `SELECT id_key FROM installations WHERE id_key IN `+in.values.String(), in.args...)
 	if err != nil {
 		return nil, err
 	}

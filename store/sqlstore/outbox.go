@@ -34,7 +34,7 @@ func scanEvent(row Row) (*doorway.Event, error) {
 }
 
 func (db *DB) events(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	QueryContext(context.Context, string, ...any) (Rows, error)
 }, query string, args ...any) ([]doorway.Event, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	return collect(rows, err, scanEvent)
@@ -154,14 +154,25 @@ func (db *DB) ReleaseEvents(ctx context.Context, owner string, due time.Time, id
 		in[i] = fmt.Sprintf("$%d", i+3)
 	}
 	// Unprepared: the text differs with len(ids).
-	_, err := db.w.DB.ExecContext(ctx, `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = CASE WHEN next_attempt_at > $1 THEN next_attempt_at ELSE $1 END
-		WHERE lease_owner = $2 AND id IN (`+strings.Join(in, ", ")+`)`, args...)
-	return err
+	q := `UPDATE events SET lease_owner = '', lease_until = 0, next_attempt_at = CASE WHEN next_attempt_at > $1 THEN next_attempt_at ELSE $1 END
+		WHERE lease_owner = $2 AND id IN (` + strings.Join(in, ", ") + `)`
+	if db.batch == nil {
+		_, err := db.w.DB.ExecContext(ctx, q, args...)
+		return err
+	}
+	return db.tx(ctx, func(t txn) error {
+		_, err := t.once.ExecContext(ctx, q, args...)
+		return err
+	})
 }
 
 func (db *DB) ReplayEvent(ctx context.Context, id string, now time.Time) (*doorway.Event, error) {
-	e, err := scanEvent(db.w.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = $1
-		WHERE id = $2 RETURNING `+eventCols, ms(now), id))
+	var e *doorway.Event
+	err := db.writeRow(ctx, func(c Conn) (err error) {
+		e, err = scanEvent(c.QueryRowContext(ctx, `UPDATE events SET delivery = 'pending', next_attempt_at = $1
+			WHERE id = $2 RETURNING `+eventCols, ms(now), id))
+		return err
+	})
 	return e, db.notFound(err, "event", id)
 }
 
@@ -239,9 +250,11 @@ func (db *DB) Sweep(ctx context.Context, before time.Time) (int64, error) {
 
 func (db *DB) Throttle(ctx context.Context, key string, now time.Time, every time.Duration) (time.Time, error) {
 	var tat int64
-	err := db.w.QueryRowContext(ctx, `INSERT INTO rate_limits (key, tat) VALUES ($1, $2)
-		ON CONFLICT (key) DO UPDATE SET tat = CASE WHEN rate_limits.tat > $3 THEN rate_limits.tat ELSE $3 END + $4
-		RETURNING tat`, key, ms(now.Add(every)), ms(now), every.Milliseconds()).Scan(&tat)
+	err := db.writeRow(ctx, func(c Conn) error {
+		return c.QueryRowContext(ctx, `INSERT INTO rate_limits (key, tat) VALUES ($1, $2)
+			ON CONFLICT (key) DO UPDATE SET tat = CASE WHEN rate_limits.tat > $3 THEN rate_limits.tat ELSE $3 END + $4
+			RETURNING tat`, key, ms(now.Add(every)), ms(now), every.Milliseconds()).Scan(&tat)
+	})
 	return fromMS(tat), err
 }
 

@@ -55,6 +55,14 @@ type Dialect struct {
 	// (QueryRowContext outside a transaction) instead of database/sql:
 	// store/sqlite reads them through SQLite's C API.
 	Rows RowReader
+	// Writer, if set, is the connection group commit (Batch) runs every
+	// write transaction on, in place of the write pool: store/sqlite's
+	// goes through SQLite's C API, where database/sql and the driver had
+	// cost about as much as the statements themselves. Writes that are
+	// not in a transaction of their own then go through group commit too,
+	// so that the Writer is the one connection that writes. Close closes
+	// it.
+	Writer Writer
 	// InstallationKeys: the backend keeps installations in a table keyed
 	// by id_key, an integer (see InstallationKeys), as well as by id; new
 	// installations are written with it and an installation read by id
@@ -91,6 +99,9 @@ func (db *DB) OnClose(f func()) { db.onClose = append(db.onClose, f) }
 
 // New returns the store over w and r.
 func New(w, r *sql.DB, d Dialect) *DB {
+	if d.Writer != nil && (!d.Batch || d.OneTrip) {
+		panic("sqlstore: a Dialect's Writer runs group commit's transactions: it needs Batch, and OneTrip's statements would bypass it")
+	}
 	if d.InstallationKeys && d.OneTrip {
 		panic("sqlstore: a Dialect with OneTrip cannot keep InstallationKeys: the one-statement approval does not write them")
 	}
@@ -115,7 +126,13 @@ func (db *DB) Close() error {
 		close(db.closed)
 		<-db.stopped
 	}
-	err := db.w.Close()
+	var err error
+	if db.d.Writer != nil {
+		err = db.d.Writer.Close()
+	}
+	if werr := db.w.Close(); err == nil {
+		err = werr
+	}
 	if db.r != db.w {
 		if rerr := db.r.Close(); err == nil {
 			err = rerr
@@ -149,21 +166,25 @@ func (db *DB) bigTx(ctx context.Context, fn func(txn) error) error {
 
 // single runs fn in a write transaction of its own.
 func (db *DB) single(ctx context.Context, fn func(txn) error) error {
-	tx, err := db.w.BeginTx(ctx, nil)
+	tx, err := db.begin(ctx)
 	if err != nil {
 		return err
 	}
-	var missed []string
-	defer func() {
-		tx.Rollback()
-		for _, q := range missed {
-			db.w.stmt(ctx, q)
-		}
-	}()
-	if err := fn(txn{tx, db.w, &missed, nil}); err != nil {
+	defer tx.end()
+	if err := fn(tx.txn(ctx)); err != nil {
 		return err
 	}
-	return tx.Commit()
+	return tx.commit()
+}
+
+// writeRow runs fn, which runs one writing statement and scans what it
+// returns, on the write pool, or in a transaction of its own when group
+// commit runs the writes (which may share it).
+func (db *DB) writeRow(ctx context.Context, fn func(Conn) error) error {
+	if db.batch == nil {
+		return fn(db.w)
+	}
+	return db.tx(ctx, func(t txn) error { return fn(t) })
 }
 
 // exec runs one writing statement, in a transaction of its own (which
@@ -230,7 +251,7 @@ type RowReader interface {
 }
 
 // collect scans every row of a query with scan.
-func collect[T any](rows *sql.Rows, err error, scan func(Row) (*T, error)) ([]T, error) {
+func collect[T any](rows Rows, err error, scan func(Row) (*T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,234 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	lib "modernc.org/sqlite/lib"
+
+	"github.com/doorwayhq/doorway/store/sqlstore"
+)
+
+// writer is the store's one write connection (sqlstore.Dialect.Writer):
+// group commit runs every write transaction on it, through SQLite's C API
+// as the row reader does (rows.go), instead of through database/sql and
+// the driver.
+//
+// Why: an install is about twenty statements on the writer (BEGIN, a
+// savepoint and its release around each of its transactions, the
+// approval's six writes, the code's redemption, the webhook's record), and
+// every write waits for the writer. In-process, a savepoint, two INSERTs
+// of seven columns (one RETURNING them) and the release cost 67–82 µs
+// through database/sql and 31–36 µs here, with 27 allocations instead of
+// 114 (BENCHMARKS.md). What it no longer pays for is what the row reader
+// spares a read: database/sql's transaction and statement bookkeeping (a
+// transaction's statement is a new *sql.Stmt every time), the driver's
+// column names and types copied for every query, each value boxed, and a C
+// string allocated and freed for every text argument.
+//
+// Only group commit's goroutine uses it, one statement at a time, so the
+// connection is opened NOMUTEX and ignores contexts: a write it has begun
+// runs to its end, as group commit already made database/sql's do.
+type writer struct {
+	c rawConn
+}
+
+// writerSetup is the writer's connection set up as the write pool's DSN
+// sets up its own (see Open for each pragma's why).
+func writerSetup(sync string) []string {
+	return []string{
+		"PRAGMA journal_mode = WAL",
+		"PRAGMA synchronous = " + sync,
+		"PRAGMA foreign_keys = 1",
+		"PRAGMA wal_autocheckpoint = 0",
+		"PRAGMA temp_store = MEMORY",
+		fmt.Sprintf("PRAGMA cache_size = %d", -writerCacheKiB),
+	}
+}
+
+func openWriter(path, sync string) (*writer, error) {
+	w := &writer{}
+	if err := w.c.open(path, writerSetup(sync)); err != nil {
+		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
+	}
+	return w, nil
+}
+
+// Begin takes the write lock at once (BEGIN IMMEDIATE, as the write pool's
+// _txlock): a transaction that reads first and upgrades later can fail
+// with SQLITE_BUSY_SNAPSHOT.
+func (w *writer) Begin() error { return w.run("BEGIN IMMEDIATE") }
+
+func (w *writer) Commit() error { return w.run("COMMIT") }
+
+func (w *writer) run(q string) error {
+	if w.c.db == 0 {
+		return errWriterClosed
+	}
+	return w.c.run(q)
+}
+
+// Rollback rolls back the transaction, if there still is one: SQLite may
+// have rolled it back already (on an I/O error, say), and a commit ends it.
+func (w *writer) Rollback() error {
+	if w.c.db == 0 || lib.Xsqlite3_get_autocommit(w.c.tls, w.c.db) != 0 {
+		return nil
+	}
+	return w.c.run("ROLLBACK")
+}
+
+func (w *writer) Close() error {
+	w.c.close()
+	return nil
+}
+
+func (w *writer) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	return w.exec(q, args, true)
+}
+
+func (w *writer) QueryRowContext(_ context.Context, q string, args ...any) sqlstore.Row {
+	return w.queryRow(q, args, true)
+}
+
+func (w *writer) QueryContext(_ context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return w.query(q, args, true)
+}
+
+// Once is the writer for statements whose text varies: each is prepared,
+// run and finalized.
+func (w *writer) Once() sqlstore.Conn { return onceWriter{w} }
+
+type onceWriter struct{ w *writer }
+
+func (o onceWriter) ExecContext(_ context.Context, q string, args ...any) (sql.Result, error) {
+	return o.w.exec(q, args, false)
+}
+
+func (o onceWriter) QueryRowContext(_ context.Context, q string, args ...any) sqlstore.Row {
+	return o.w.queryRow(q, args, false)
+}
+
+func (o onceWriter) QueryContext(_ context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return o.w.query(q, args, false)
+}
+
+var errWriterClosed = errors.New("sqlite: the store's writer is closed")
+
+// start returns q prepared and bound, and what to do when done with it:
+// reset it, and finalize it if it is not kept.
+func (w *writer) start(q string, args []any, keep bool) (*rawStmt, func(), error) {
+	c := &w.c
+	if c.db == 0 {
+		return nil, nil, errWriterClosed
+	}
+	var s *rawStmt
+	var err error
+	if keep {
+		s, err = c.prepare(q)
+	} else {
+		s, err = c.compile(q, 0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() {
+		lib.Xsqlite3_reset(c.tls, s.p)
+		if !keep {
+			lib.Xsqlite3_finalize(c.tls, s.p)
+		}
+	}
+	if err := c.bind(s, args, q); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return s, done, nil
+}
+
+func (w *writer) exec(q string, args []any, keep bool) (sql.Result, error) {
+	s, done, err := w.start(q, args, keep)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	if err := w.c.steps(s, q); err != nil {
+		return nil, err
+	}
+	c := &w.c
+	return result{lib.Xsqlite3_last_insert_rowid(c.tls, c.db), lib.Xsqlite3_changes64(c.tls, c.db)}, nil
+}
+
+// queryRow reads the first row. A statement that writes has made all of
+// its changes by then (SQLite runs an INSERT … RETURNING to its end at the
+// first step and keeps the rows it returns), so the rest are not stepped.
+func (w *writer) queryRow(q string, args []any, keep bool) sqlstore.Row {
+	s, done, err := w.start(q, args, keep)
+	if err != nil {
+		return &row{err: err}
+	}
+	defer done()
+	r := &row{}
+	switch rc := lib.Xsqlite3_step(w.c.tls, s.p); rc {
+	case lib.SQLITE_ROW:
+		r.vals = w.c.columns(s)
+	case lib.SQLITE_DONE:
+		r.err = sql.ErrNoRows
+	default:
+		r.err = w.c.error(rc, q)
+	}
+	return r
+}
+
+// query reads every row at once: the writer's queries return a few (the
+// events a claim leases, a bulk import's keys), and the statement is done
+// with before the caller reads them.
+func (w *writer) query(q string, args []any, keep bool) (sqlstore.Rows, error) {
+	s, done, err := w.start(q, args, keep)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rs := &rows{at: -1}
+	for {
+		switch rc := lib.Xsqlite3_step(w.c.tls, s.p); rc {
+		case lib.SQLITE_ROW:
+			rs.all = append(rs.all, row{vals: w.c.columns(s)})
+		case lib.SQLITE_DONE:
+			return rs, nil
+		default:
+			return nil, w.c.error(rc, q)
+		}
+	}
+}
+
+// result is what a statement changed (sql.Result).
+type result struct{ id, changes int64 }
+
+func (r result) LastInsertId() (int64, error) { return r.id, nil }
+func (r result) RowsAffected() (int64, error) { return r.changes, nil }
+
+// rows are a query's rows, read (sqlstore.Rows).
+type rows struct {
+	all []row
+	at  int
+}
+
+func (r *rows) Next() bool {
+	if r.at+1 >= len(r.all) {
+		r.at = len(r.all)
+		return false
+	}
+	r.at++
+	return true
+}
+
+func (r *rows) Scan(dest ...any) error {
+	if r.at < 0 || r.at >= len(r.all) {
+		return errors.New("sqlite: Scan called without a row (call Next first)")
+	}
+	return r.all[r.at].Scan(dest...)
+}
+
+func (r *rows) Err() error   { return nil }
+func (r *rows) Close() error { r.at = len(r.all); return nil }
