@@ -37,7 +37,8 @@
 //     writer or readers), every checkpointEvery.
 //
 // Every connection's page cache is this package's (pagecache.go): SQLite's
-// policy, but a cached page costs its size, not twice it.
+// policy, but a cached page costs its size, not twice it. The writer's
+// WAL file gathers a commit's frames into one write(2) (walwrite.go).
 //
 // Statements are prepared once per connection (see sqlstore.Dialect):
 // SQLite otherwise parses the text on every run. Concurrent write

@@ -32,7 +32,8 @@ import (
 // connection is opened NOMUTEX and ignores contexts: a write it has begun
 // runs to its end, as group commit already made database/sql's do.
 type writer struct {
-	c rawConn
+	c   rawConn
+	wal bool // the database is in WAL mode: its WAL writes are gathered (walwrite.go)
 }
 
 // writerSetup is the writer's connection set up as the write pool's DSN
@@ -53,13 +54,29 @@ func openWriter(path, sync string) (*writer, error) {
 	if err := w.c.open(path, writerSetup(sync)); err != nil {
 		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
 	}
+	var mode string
+	if err := w.queryRow(`PRAGMA journal_mode`, nil, false).Scan(&mode); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
+	}
+	w.wal = mode == "wal"
 	return w, nil
 }
 
 // Begin takes the write lock at once (BEGIN IMMEDIATE, as the write pool's
 // _txlock): a transaction that reads first and upgrades later can fail
 // with SQLITE_BUSY_SNAPSHOT.
-func (w *writer) Begin() error { return w.run("BEGIN IMMEDIATE") }
+func (w *writer) Begin() error {
+	if err := w.run("BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	if w.wal {
+		// The WAL is open now; SQLite may have opened another since the
+		// last transaction.
+		gatherWALWrites(w.c.tls, w.c.db, w.c.out)
+	}
+	return nil
+}
 
 func (w *writer) Commit() error { return w.run("COMMIT") }
 
