@@ -265,6 +265,8 @@ var dialect = sqlstore.Dialect{
 	Anonymous: true,
 	// Installations are kept by an integer key (migration 0009).
 	InstallationKeys: true,
+	// An INSERT's result has the row's rowid.
+	LastInsertID: true,
 	// One writer: the UPDATE … WHERE id IN (SELECT …) is atomic without
 	// row locks. The limit is (SELECT $4), not $4: SQLite compiles a bare
 	// parameter in that LIMIT into the statement and parses the whole

@@ -71,11 +71,15 @@ func (db *DB) ClaimEvents(ctx context.Context, owner string, now time.Time, leas
 	return out, err
 }
 
-// insertAttempt writes a delivery-log row from attemptArgs ($11 is the
-// outcome, $12 the next attempt, $13 the dispatcher) and returns its id.
-const insertAttempt = `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
+// writeAttempt writes a delivery-log row from attemptArgs ($11 is the
+// outcome, $12 the next attempt, $13 the dispatcher); insertAttempt also
+// returns its id.
+const (
+	writeAttempt = `INSERT INTO webhook_attempts (event_id, event_type, app_id, number, url, status_code,
 	error, response, latency_us, at, outcome, next_at, dispatcher)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	insertAttempt = writeAttempt + ` RETURNING id`
+)
 
 // RecordInOneTrip is RecordAttempt as one statement (Dialect.OneTrip), from
 // attemptArgs: the event leaves the queue and its attempt is logged. It
@@ -117,8 +121,15 @@ func (db *DB) RecordAttempt(ctx context.Context, owner string, a *doorway.Attemp
 	}
 	lost := false
 	err := db.tx(ctx, func(tx txn) error {
-		err := tx.QueryRowContext(ctx, insertAttempt, attemptArgs(a)...).Scan(&a.ID)
-		if err != nil {
+		if db.d.LastInsertID {
+			res, err := tx.ExecContext(ctx, writeAttempt, attemptArgs(a)...)
+			if err != nil {
+				return err
+			}
+			if a.ID, err = res.LastInsertId(); err != nil {
+				return err
+			}
+		} else if err := tx.QueryRowContext(ctx, insertAttempt, attemptArgs(a)...).Scan(&a.ID); err != nil {
 			return err
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE events SET delivery = $1, attempts = attempts + 1, next_attempt_at = $2,

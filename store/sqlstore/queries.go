@@ -457,10 +457,24 @@ func (db *DB) Decide(ctx context.Context, d store.Decision) (*doorway.Installati
 			first, second := InstallationKeys(d.InstallationID)
 			insert, args = insertKeyedInstallation, append(args, first, second)
 		}
+		// A first install's row is the one written, so it is not read
+		// back (SQLite keeps the rows of a RETURNING in a temporary table
+		// of their own, which cost more than the INSERT).
+		res, err = tx.ExecContext(ctx, insert+` ON CONFLICT (app_id, tenant_id, mode) DO NOTHING`, args...)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
 		var seq int64
-		inst, seq, err = scanInstallation(tx.QueryRowContext(ctx, insert+`
-			ON CONFLICT (app_id, tenant_id, mode) DO NOTHING RETURNING `+installationRead, args...))
-		if errors.Is(err, sql.ErrNoRows) {
+		if n == 1 {
+			row := installationRow{i: doorway.Installation{ID: d.InstallationID, AppID: r.AppID, TenantID: r.TenantID,
+				Mode: r.Mode, Status: doorway.SetupIncomplete, VersionID: r.VersionID, InstalledBy: r.UserID, GrantID: d.GrantID},
+				perms: list(perms), seq: 1, created: now, updated: now}
+			inst, seq, err = row.value()
+		} else {
 			var oldStatus, oldPerms string
 			if err := tx.QueryRowContext(ctx, `SELECT status, permissions FROM installations WHERE app_id = $1 AND tenant_id = $2 AND mode = $3`,
 				r.AppID, r.TenantID, r.Mode).Scan(&oldStatus, &oldPerms); err != nil {

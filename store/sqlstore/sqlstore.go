@@ -63,6 +63,11 @@ type Dialect struct {
 	// so that the Writer is the one connection that writes. Close closes
 	// it.
 	Writer Writer
+	// LastInsertID: an INSERT's result reports the integer key of the row
+	// it wrote (SQLite's rowid), so the key need not be read back with
+	// RETURNING, which SQLite runs through a temporary table of its own:
+	// an INSERT of a short row, 5 µs alone, took 14 with RETURNING.
+	LastInsertID bool
 	// InstallationKeys: the backend keeps installations in a table keyed
 	// by id_key, an integer (see InstallationKeys), as well as by id; new
 	// installations are written with it and an installation read by id

@@ -111,6 +111,9 @@ func testOutboxRetryAndLease(t *testing.T, s store.Store) {
 	failed := attempt(id, app, doorway.Pending, now, now.Add(5*time.Second))
 	failed.StatusCode, failed.Error = 500, "the endpoint answered 500"
 	must(t, s.RecordAttempt(ctx, "n1", failed))
+	if log, err := s.Attempts(ctx, app.ID, 0, 10); err != nil || len(log) != 1 || log[0].ID != failed.ID || failed.ID == 0 {
+		t.Fatalf("delivery log = %+v, %v; want one attempt, of the id RecordAttempt gave (%d)", log, err, failed.ID)
+	}
 	if got := claimIDs(t, s, "n1", now.Add(4*time.Second), 1); len(got) != 0 {
 		t.Fatalf("claimed %v before its retry time", got)
 	}

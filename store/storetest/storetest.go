@@ -497,6 +497,12 @@ func testDecideChecksTheSession(t *testing.T, s store.Store) {
 		t.Fatalf("approved by %q, installed by %q into %q; want the session's user %q into %q",
 			r.UserID, inst.InstalledBy, inst.TenantID, f.user.ID, f.tenant.ID)
 	}
+	// What the approval returns is what was written.
+	stored, err := s.Installation(ctx, inst.ID)
+	must(t, err)
+	if !reflect.DeepEqual(inst, stored) {
+		t.Fatalf("the approval returned %+v, but wrote %+v", inst, stored)
+	}
 	done, err := s.InstallRequest(ctx, r.ID)
 	must(t, err)
 	if done.UserID != f.user.ID || done.Decision != doorway.Approved {
