@@ -36,8 +36,9 @@ import (
 // FULLMUTEX; one of these is only ever used by one goroutine at a time, so
 // it is opened NOMUTEX).
 //
-// Reads of many rows stay on database/sql's read pool, as do all writes.
-// A read here does not heed the caller's cancellation (ctx is unused): on
+// Reads of many rows (Query) go through it too, read whole before they are
+// handed over: the store's are a page of a list at most, and collected
+// into a slice anyway. Writes go through the writer (writer.go). A read here does not heed the caller's cancellation (ctx is unused): on
 // a local file it takes microseconds and never waits for a lock (WAL).
 // Handing it to database/sql had cost two goroutines a query, its watcher
 // and the driver's (the Dialect's Uncancelled, before this).
@@ -137,6 +138,26 @@ func (r *rowReader) QueryRow(ctx context.Context, query string, args ...any) sql
 	}
 	r.pin.moveIfStale()
 	return row
+}
+
+// Query runs query with args and reads all of its rows.
+func (r *rowReader) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	c := r.take()
+	if c == nil {
+		return nil, errReaderClosed
+	}
+	defer r.put(c)
+	if c.db == 0 {
+		if err := c.open(r.path, readOnly); err != nil {
+			return nil, err
+		}
+	}
+	rs, err := c.queryAll(query, args, true)
+	if c.db != 0 && c.changed() {
+		r.pin.stale.Store(true)
+	}
+	r.pin.moveIfStale()
+	return rs, err
 }
 
 // close waits for every connection to be returned and closes it.
@@ -332,6 +353,53 @@ func (c *rawConn) columns(s *rawStmt) []value {
 		v.s, buf = unsafe.String(&buf[0], n), buf[n:] // never written again
 	}
 	return vals
+}
+
+// start returns query prepared (and kept, if keep) and bound, and what to
+// do when done with it: reset it, and finalize it if it is not kept.
+func (c *rawConn) start(query string, args []any, keep bool) (*rawStmt, func(), error) {
+	var s *rawStmt
+	var err error
+	if keep {
+		s, err = c.prepare(query)
+	} else {
+		s, err = c.compile(query, 0)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	done := func() {
+		lib.Xsqlite3_reset(c.tls, s.p)
+		if !keep {
+			lib.Xsqlite3_finalize(c.tls, s.p)
+		}
+	}
+	if err := c.bind(s, args, query); err != nil {
+		done()
+		return nil, nil, err
+	}
+	return s, done, nil
+}
+
+// queryAll runs query and reads every row at once: the statement is done
+// with (its read transaction ended) before the caller reads them.
+func (c *rawConn) queryAll(query string, args []any, keep bool) (sqlstore.Rows, error) {
+	s, done, err := c.start(query, args, keep)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	rs := &rows{at: -1}
+	for {
+		switch rc := lib.Xsqlite3_step(c.tls, s.p); rc {
+		case lib.SQLITE_ROW:
+			rs.all = append(rs.all, row{vals: c.columns(s)})
+		case lib.SQLITE_DONE:
+			return rs, nil
+		default:
+			return nil, c.error(rc, query)
+		}
+	}
 }
 
 // maxTextCols is how many columns of a row share one copy.

@@ -208,6 +208,48 @@ func TestRowReaderSeesEveryCommit(t *testing.T) {
 	}
 }
 
+// TestRowReaderQuery: a read of many rows hands them over in the query's
+// order, each scanned as QueryRow's; none is no row at all, not an error;
+// a query SQLite refuses says why; and a commit made between two reads is
+// seen by the second.
+func TestRowReaderQuery(t *testing.T) {
+	w, r := rowsDB(t)
+	ctx := context.Background()
+	list := func(q string, args ...any) ([]string, error) {
+		rows, err := r.Query(ctx, q, args...)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var id string
+			var note sql.NullString
+			if err := rows.Scan(&id, &note); err != nil {
+				return nil, err
+			}
+			got = append(got, fmt.Sprintf("%s:%s", id, note.String))
+		}
+		return got, rows.Err()
+	}
+	got, err := list(`SELECT id, note FROM things WHERE mode = $1 ORDER BY id DESC`, "live")
+	if err != nil || fmt.Sprint(got) != "[b:héllo a: :]" {
+		t.Errorf("rows = %v, %v; want b, a and the empty id, in that order", got, err)
+	}
+	if got, err := list(`SELECT id, note FROM things WHERE n > 100`); err != nil || len(got) != 0 {
+		t.Errorf("no rows = %v, %v; want none and no error", got, err)
+	}
+	if _, err := list(`SELECT id, note FROM nowhere`); err == nil || !strings.Contains(err.Error(), "no such table: nowhere") {
+		t.Errorf("a query of a table that is not there: %v, want SQLite's error naming it", err)
+	}
+	if _, err := w.Exec(`INSERT INTO things (id, note) VALUES ('c', 'new')`); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := list(`SELECT id, note FROM things WHERE note = 'new'`); err != nil || fmt.Sprint(got) != "[c:new]" {
+		t.Errorf("after a commit: %v, %v; want c", got, err)
+	}
+}
+
 // TestRowReaderReusesTheLastConnection: reads one after another run on
 // one connection, the one put back last, so only it is opened; reads at
 // once each get their own, all of them in use at the most.
@@ -295,6 +337,9 @@ func TestRowReaderClosed(t *testing.T) {
 	r.close()
 	if err := r.QueryRow(context.Background(), `SELECT id FROM things WHERE id = 'a'`).Scan(&id); !errors.Is(err, errReaderClosed) {
 		t.Fatalf("read after close: %v; want %v", err, errReaderClosed)
+	}
+	if _, err := r.Query(context.Background(), `SELECT id FROM things`); !errors.Is(err, errReaderClosed) {
+		t.Fatalf("read of many rows after close: %v; want %v", err, errReaderClosed)
 	}
 }
 

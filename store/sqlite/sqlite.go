@@ -6,12 +6,11 @@
 // (see sqlstore) runs every write transaction on it through SQLite's C API,
 // and each starts with BEGIN IMMEDIATE (a deferred transaction that later
 // upgrades to a write can fail with SQLITE_BUSY_SNAPSHOT). Reads use
-// read-only connections that WAL lets run beside the writer: reads of one
-// row (most of them: by key) go through SQLite's C API on connections of
-// their own (rowReader, rows.go), reads of many through database/sql's
-// pool. One more connection keeps a read transaction open (walPin,
-// pin.go), which spares every other read the system calls of its WAL read
-// lock. database/sql's write pool is left with the health check's query.
+// read-only connections that WAL lets run beside the writer, through
+// SQLite's C API (rowReader, rows.go). One more connection keeps a read
+// transaction open (walPin, pin.go), which spares every other read the
+// system calls of its WAL read lock. database/sql's write pool answers the
+// health check.
 //
 // Pragmas, and why:
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.

@@ -133,38 +133,11 @@ func (o onceWriter) QueryContext(_ context.Context, q string, args ...any) (sqls
 
 var errWriterClosed = errors.New("sqlite: the store's writer is closed")
 
-// start returns q prepared and bound, and what to do when done with it:
-// reset it, and finalize it if it is not kept.
-func (w *writer) start(q string, args []any, keep bool) (*rawStmt, func(), error) {
-	c := &w.c
-	if c.db == 0 {
-		return nil, nil, errWriterClosed
-	}
-	var s *rawStmt
-	var err error
-	if keep {
-		s, err = c.prepare(q)
-	} else {
-		s, err = c.compile(q, 0)
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	done := func() {
-		lib.Xsqlite3_reset(c.tls, s.p)
-		if !keep {
-			lib.Xsqlite3_finalize(c.tls, s.p)
-		}
-	}
-	if err := c.bind(s, args, q); err != nil {
-		done()
-		return nil, nil, err
-	}
-	return s, done, nil
-}
-
 func (w *writer) exec(q string, args []any, keep bool) (sql.Result, error) {
-	s, done, err := w.start(q, args, keep)
+	if w.c.db == 0 {
+		return nil, errWriterClosed
+	}
+	s, done, err := w.c.start(q, args, keep)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +153,10 @@ func (w *writer) exec(q string, args []any, keep bool) (sql.Result, error) {
 // its changes by then (SQLite runs an INSERT … RETURNING to its end at the
 // first step and keeps the rows it returns), so the rest are not stepped.
 func (w *writer) queryRow(q string, args []any, keep bool) sqlstore.Row {
-	s, done, err := w.start(q, args, keep)
+	if w.c.db == 0 {
+		return &row{err: errWriterClosed}
+	}
+	s, done, err := w.c.start(q, args, keep)
 	if err != nil {
 		return &row{err: err}
 	}
@@ -197,26 +173,11 @@ func (w *writer) queryRow(q string, args []any, keep bool) sqlstore.Row {
 	return r
 }
 
-// query reads every row at once: the writer's queries return a few (the
-// events a claim leases, a bulk import's keys), and the statement is done
-// with before the caller reads them.
 func (w *writer) query(q string, args []any, keep bool) (sqlstore.Rows, error) {
-	s, done, err := w.start(q, args, keep)
-	if err != nil {
-		return nil, err
+	if w.c.db == 0 {
+		return nil, errWriterClosed
 	}
-	defer done()
-	rs := &rows{at: -1}
-	for {
-		switch rc := lib.Xsqlite3_step(w.c.tls, s.p); rc {
-		case lib.SQLITE_ROW:
-			rs.all = append(rs.all, row{vals: w.c.columns(s)})
-		case lib.SQLITE_DONE:
-			return rs, nil
-		default:
-			return nil, w.c.error(rc, q)
-		}
-	}
+	return w.c.queryAll(q, args, keep)
 }
 
 // result is what a statement changed (sql.Result).

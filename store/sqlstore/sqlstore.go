@@ -51,8 +51,8 @@ type Dialect struct {
 	// PostgreSQL 30 % less of doorway's CPU and 18 % less of the
 	// database's). Refusals take the transaction, which finds out why.
 	OneTrip bool
-	// Rows, if set, runs the single-row reads of the read pool
-	// (QueryRowContext outside a transaction) instead of database/sql:
+	// Rows, if set, runs the reads of the read pool (QueryRowContext and
+	// QueryContext outside a transaction) instead of database/sql:
 	// store/sqlite reads them through SQLite's C API.
 	Rows RowReader
 	// Writer, if set, is the connection group commit (Batch) runs every
@@ -250,9 +250,10 @@ func fromNullMS(v sql.NullInt64) time.Time {
 // current row.
 type Row interface{ Scan(dest ...any) error }
 
-// RowReader reads a query's first row (Dialect.Rows).
+// RowReader reads a query's first row, or all of its rows (Dialect.Rows).
 type RowReader interface {
 	QueryRow(ctx context.Context, query string, args ...any) Row
+	Query(ctx context.Context, query string, args ...any) (Rows, error)
 }
 
 // collect scans every row of a query with scan.

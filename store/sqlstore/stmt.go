@@ -50,6 +50,9 @@ func (p *pool) QueryRowContext(ctx context.Context, q string, args ...any) Row {
 }
 
 func (p *pool) QueryContext(ctx context.Context, q string, args ...any) (Rows, error) {
+	if p.rows != nil {
+		return p.rows.Query(ctx, q, args...)
+	}
 	if s := p.stmt(ctx, q); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
