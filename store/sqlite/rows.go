@@ -140,8 +140,14 @@ func (r *rowReader) QueryRow(ctx context.Context, query string, args ...any) sql
 	return row
 }
 
-// Query runs query with args and reads all of its rows.
+// Query runs query with args and reads all of its rows. Unlike a read of
+// one row, it heeds ctx: a list whose caller has gone is not read, and
+// one whose caller goes while it is read stops (checked every
+// rowsBetweenChecks rows).
 func (r *rowReader) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	c := r.take()
 	if c == nil {
 		return nil, errReaderClosed
@@ -152,7 +158,7 @@ func (r *rowReader) Query(ctx context.Context, query string, args ...any) (sqlst
 			return nil, err
 		}
 	}
-	rs, err := c.queryAll(query, args, true)
+	rs, err := c.queryAll(ctx, query, args, true)
 	if c.db != 0 && c.changed() {
 		r.pin.stale.Store(true)
 	}
@@ -381,9 +387,14 @@ func (c *rawConn) start(query string, args []any, keep bool) (*rawStmt, func(), 
 	return s, done, nil
 }
 
+// rowsBetweenChecks is how many rows queryAll reads between two looks at
+// its context.
+const rowsBetweenChecks = 64
+
 // queryAll runs query and reads every row at once: the statement is done
-// with (its read transaction ended) before the caller reads them.
-func (c *rawConn) queryAll(query string, args []any, keep bool) (sqlstore.Rows, error) {
+// with (its read transaction ended) before the caller reads them. It
+// stops when ctx ends.
+func (c *rawConn) queryAll(ctx context.Context, query string, args []any, keep bool) (sqlstore.Rows, error) {
 	s, done, err := c.start(query, args, keep)
 	if err != nil {
 		return nil, err
@@ -394,6 +405,11 @@ func (c *rawConn) queryAll(query string, args []any, keep bool) (sqlstore.Rows, 
 		switch rc := lib.Xsqlite3_step(c.tls, s.p); rc {
 		case lib.SQLITE_ROW:
 			rs.all = append(rs.all, row{vals: c.columns(s)})
+			if len(rs.all)%rowsBetweenChecks == 0 {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+			}
 		case lib.SQLITE_DONE:
 			return rs, nil
 		default:

@@ -210,8 +210,8 @@ func TestRowReaderSeesEveryCommit(t *testing.T) {
 
 // TestRowReaderQuery: a read of many rows hands them over in the query's
 // order, each scanned as QueryRow's; none is no row at all, not an error;
-// a query SQLite refuses says why; and a commit made between two reads is
-// seen by the second.
+// a query SQLite refuses says why; a commit made between two reads is
+// seen by the second; and a caller that has gone is not read for.
 func TestRowReaderQuery(t *testing.T) {
 	w, r := rowsDB(t)
 	ctx := context.Background()
@@ -247,6 +247,11 @@ func TestRowReaderQuery(t *testing.T) {
 	}
 	if got, err := list(`SELECT id, note FROM things WHERE note = 'new'`); err != nil || fmt.Sprint(got) != "[c:new]" {
 		t.Errorf("after a commit: %v, %v; want c", got, err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r.Query(gone, `SELECT id, note FROM things`); !errors.Is(err, context.Canceled) {
+		t.Errorf("a read for a caller that has gone: %v, want %v", err, context.Canceled)
 	}
 }
 

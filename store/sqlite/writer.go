@@ -177,7 +177,7 @@ func (w *writer) query(q string, args []any, keep bool) (sqlstore.Rows, error) {
 	if w.c.db == 0 {
 		return nil, errWriterClosed
 	}
-	return w.c.queryAll(q, args, keep)
+	return w.c.queryAll(context.Background(), q, args, keep)
 }
 
 // result is what a statement changed (sql.Result).
