@@ -32,8 +32,9 @@ import (
 // connection is opened NOMUTEX and ignores contexts: a write it has begun
 // runs to its end, as group commit already made database/sql's do.
 type writer struct {
-	c   rawConn
-	wal bool // the database is in WAL mode: its WAL writes are gathered (walwrite.go)
+	c    rawConn
+	wal  bool // the database is in WAL mode: its WAL writes are gathered (walwrite.go)
+	once onceWriter
 }
 
 // writerSetup is the writer's connection set up as the write pool's DSN
@@ -51,6 +52,7 @@ func writerSetup(sync string) []string {
 
 func openWriter(path, sync string) (*writer, error) {
 	w := &writer{}
+	w.once = onceWriter{w}
 	if err := w.c.open(path, writerSetup(sync)); err != nil {
 		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
 	}
@@ -115,7 +117,7 @@ func (w *writer) QueryContext(_ context.Context, q string, args ...any) (sqlstor
 
 // Once is the writer for statements whose text varies: each is prepared,
 // run and finalized.
-func (w *writer) Once() sqlstore.Conn { return onceWriter{w} }
+func (w *writer) Once() sqlstore.Conn { return w.once }
 
 type onceWriter struct{ w *writer }
 

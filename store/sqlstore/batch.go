@@ -84,9 +84,6 @@ func (db *DB) commit(first *batchTx) (next *batchTx) {
 	batch := []*batchTx{first}
 	tx, err := db.begin(context.Background())
 	if err != nil {
-		if tx != nil {
-			tx.end()
-		}
 		first.done <- err
 		return nil
 	}

@@ -183,7 +183,11 @@ type writeTx struct {
 // begin begins a write transaction; ctx is database/sql's for BeginTx.
 func (db *DB) begin(ctx context.Context) (*writeTx, error) {
 	if w := db.d.Writer; w != nil {
-		return &writeTx{db: db}, w.Begin()
+		if err := w.Begin(); err != nil {
+			w.Rollback()
+			return nil, err
+		}
+		return &writeTx{db: db}, nil
 	}
 	tx, err := db.w.BeginTx(ctx, nil)
 	if err != nil {
