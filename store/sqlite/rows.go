@@ -132,7 +132,7 @@ func (r *rowReader) QueryRow(ctx context.Context, query string, args ...any) sql
 			return row
 		}
 	}
-	row.err = c.queryRow(query, args, row)
+	row.err = c.queryRow(query, args, true, row)
 	if c.db != 0 && c.changed() {
 		r.pin.stale.Store(true)
 	}
@@ -290,19 +290,19 @@ func (c *rawConn) compile(query string, flags uint32) (*rawStmt, error) {
 	return s, nil
 }
 
-// queryRow runs query, prepared and kept, and reads its first row into r.
-func (c *rawConn) queryRow(query string, args []any, r *row) error {
-	s, err := c.prepare(query)
+// queryRow runs query (prepared and kept, if keep) and reads its first
+// row into r. The statement is reset before returning, whatever happens:
+// that ends its read transaction. Its text and blob bindings point into
+// the arena (SQLITE_STATIC) and are all bound again before the next step.
+// A statement that writes has made all of its changes by the first row
+// (SQLite runs an INSERT … RETURNING to its end at the first step and
+// keeps the rows it returns), so the rest are not stepped.
+func (c *rawConn) queryRow(query string, args []any, keep bool, r *row) error {
+	s, done, err := c.start(query, args, keep)
 	if err != nil {
 		return err
 	}
-	// The statement is reset before returning, whatever happens: that ends
-	// its read transaction. Its text and blob bindings point into the arena
-	// (SQLITE_STATIC) and are all bound again before the next step.
-	defer lib.Xsqlite3_reset(c.tls, s.p)
-	if err := c.bind(s, args, query); err != nil {
-		return err
-	}
+	defer done()
 	switch rc := lib.Xsqlite3_step(c.tls, s.p); rc {
 	case lib.SQLITE_ROW:
 	case lib.SQLITE_DONE:
@@ -730,3 +730,28 @@ func kindName(k int32) string {
 	}
 	return "NULL"
 }
+
+// rows are a query's rows, read (sqlstore.Rows).
+type rows struct {
+	all []row
+	at  int
+}
+
+func (r *rows) Next() bool {
+	if r.at+1 >= len(r.all) {
+		r.at = len(r.all)
+		return false
+	}
+	r.at++
+	return true
+}
+
+func (r *rows) Scan(dest ...any) error {
+	if r.at < 0 || r.at >= len(r.all) {
+		return errors.New("sqlite: Scan called without a row (call Next first)")
+	}
+	return r.all[r.at].Scan(dest...)
+}
+
+func (r *rows) Err() error   { return nil }
+func (r *rows) Close() error { r.at = len(r.all); return nil }

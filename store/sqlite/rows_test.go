@@ -297,7 +297,7 @@ func TestRowReaderReusesTheLastConnection(t *testing.T) {
 		if err := c.open(path, readOnly); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.queryRow(`SELECT 1`, nil, &row{}); err != nil {
+		if err := c.queryRow(`SELECT 1`, nil, true, &row{}); err != nil {
 			t.Fatal(err)
 		}
 	}

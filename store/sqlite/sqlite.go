@@ -9,8 +9,8 @@
 // read-only connections that WAL lets run beside the writer, through
 // SQLite's C API (rowReader, rows.go). One more connection keeps a read
 // transaction open (walPin, pin.go), which spares every other read the
-// system calls of its WAL read lock. database/sql's write pool answers the
-// health check.
+// system calls of its WAL read lock. A database/sql pool of one read-only
+// connection answers the health check.
 //
 // Pragmas, and why:
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.
@@ -110,37 +110,18 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	if _, err := migrate(ctx, path, opt.Migrating); err != nil {
 		return nil, fmt.Errorf("migrate sqlite database %s: %w", path, err)
 	}
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "synchronous("+sync+")")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "wal_autocheckpoint(0)")
-	q.Add("_pragma", "temp_store(MEMORY)")
-	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -writerCacheKiB))
-	q.Set("_txlock", "immediate")
-	w, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	// database/sql's pool, left with the health check's query: the writer
+	// (writer.go) writes and the row reader (rows.go) reads.
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=query_only(1)")
 	if err != nil {
 		return nil, err
 	}
 	w.SetMaxOpenConns(1)
-	w.SetConnMaxIdleTime(0)
 	if err := w.PingContext(ctx); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
-
-	rq := url.Values{}
-	rq.Add("_pragma", "busy_timeout(5000)")
-	rq.Add("_pragma", "query_only(1)")
-	r, err := sql.Open("sqlite", "file:"+path+"?"+rq.Encode())
-	if err != nil {
-		w.Close()
-		return nil, err
-	}
 	n := max(4, 2*runtime.GOMAXPROCS(0))
-	r.SetMaxOpenConns(n)
-	r.SetMaxIdleConns(n)
 
 	cq := url.Values{}
 	cq.Add("_pragma", "busy_timeout(5000)")
@@ -148,14 +129,12 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	c, err := sql.Open("sqlite", "file:"+path+"?"+cq.Encode())
 	if err != nil {
 		w.Close()
-		r.Close()
 		return nil, err
 	}
 	c.SetMaxOpenConns(1)
 	wr, err := openWriter(path, sync)
 	if err != nil {
 		w.Close()
-		r.Close()
 		c.Close()
 		return nil, err
 	}
@@ -166,7 +145,7 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 	d := dialect
 	d.Rows = rows
 	d.Writer = wr
-	db := sqlstore.New(w, r, d)
+	db := sqlstore.New(w, w, d)
 	db.OnClose(func() {
 		close(stop)
 		<-done

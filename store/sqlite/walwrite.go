@@ -256,13 +256,10 @@ func walFetch(tls *libc.TLS, file uintptr, off int64, amt int32, pp uintptr) int
 // walClose writes what is held, forgets the file and closes it with
 // SQLite's method.
 func walClose(tls *libc.TLS, file uintptr) int32 {
+	w := walFileOf(file)
 	walFiles.Lock()
-	w := walFiles.files[file]
 	delete(walFiles.files, file)
 	walFiles.Unlock()
-	if w == nil {
-		panic("sqlite: a WAL file with Doorway's methods that Doorway does not know")
-	}
 	rc := w.flush(tls, file)
 	if w.buf != 0 {
 		libc.Xfree(tls, w.buf)

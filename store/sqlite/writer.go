@@ -37,11 +37,10 @@ type writer struct {
 	once onceWriter
 }
 
-// writerSetup is the writer's connection set up as the write pool's DSN
-// sets up its own (see Open for each pragma's why).
+// writerSetup is how the writer's connection is set up, besides WAL mode
+// (see the package comment for each pragma's why).
 func writerSetup(sync string) []string {
 	return []string{
-		"PRAGMA journal_mode = WAL",
 		"PRAGMA synchronous = " + sync,
 		"PRAGMA foreign_keys = 1",
 		"PRAGMA wal_autocheckpoint = 0",
@@ -57,7 +56,7 @@ func openWriter(path, sync string) (*writer, error) {
 		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
 	}
 	var mode string
-	if err := w.queryRow(`PRAGMA journal_mode`, nil, false).Scan(&mode); err != nil {
+	if err := w.queryRow(`PRAGMA journal_mode = WAL`, nil, false).Scan(&mode); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
 	}
@@ -151,26 +150,10 @@ func (w *writer) exec(q string, args []any, keep bool) (sql.Result, error) {
 	return result{lib.Xsqlite3_last_insert_rowid(c.tls, c.db), lib.Xsqlite3_changes64(c.tls, c.db)}, nil
 }
 
-// queryRow reads the first row. A statement that writes has made all of
-// its changes by then (SQLite runs an INSERT … RETURNING to its end at the
-// first step and keeps the rows it returns), so the rest are not stepped.
 func (w *writer) queryRow(q string, args []any, keep bool) sqlstore.Row {
-	if w.c.db == 0 {
-		return &row{err: errWriterClosed}
-	}
-	s, done, err := w.c.start(q, args, keep)
-	if err != nil {
-		return &row{err: err}
-	}
-	defer done()
-	r := &row{}
-	switch rc := lib.Xsqlite3_step(w.c.tls, s.p); rc {
-	case lib.SQLITE_ROW:
-		r.vals = w.c.columns(s)
-	case lib.SQLITE_DONE:
-		r.err = sql.ErrNoRows
-	default:
-		r.err = w.c.error(rc, q)
+	r := &row{err: errWriterClosed}
+	if w.c.db != 0 {
+		r.err = w.c.queryRow(q, args, keep, r)
 	}
 	return r
 }
@@ -187,28 +170,3 @@ type result struct{ id, changes int64 }
 
 func (r result) LastInsertId() (int64, error) { return r.id, nil }
 func (r result) RowsAffected() (int64, error) { return r.changes, nil }
-
-// rows are a query's rows, read (sqlstore.Rows).
-type rows struct {
-	all []row
-	at  int
-}
-
-func (r *rows) Next() bool {
-	if r.at+1 >= len(r.all) {
-		r.at = len(r.all)
-		return false
-	}
-	r.at++
-	return true
-}
-
-func (r *rows) Scan(dest ...any) error {
-	if r.at < 0 || r.at >= len(r.all) {
-		return errors.New("sqlite: Scan called without a row (call Next first)")
-	}
-	return r.all[r.at].Scan(dest...)
-}
-
-func (r *rows) Err() error   { return nil }
-func (r *rows) Close() error { r.at = len(r.all); return nil }

@@ -112,7 +112,7 @@ func New(w, r *sql.DB, d Dialect) *DB {
 	}
 	db := &DB{w: &pool{DB: w, prepare: d.Prepare}, d: d}
 	db.r = db.w
-	if r != w {
+	if r != w || d.Rows != nil {
 		db.r = &pool{DB: r, prepare: d.Prepare, rows: d.Rows}
 	}
 	if d.Batch {
@@ -138,7 +138,7 @@ func (db *DB) Close() error {
 	if werr := db.w.Close(); err == nil {
 		err = werr
 	}
-	if db.r != db.w {
+	if db.r.DB != db.w.DB {
 		if rerr := db.r.Close(); err == nil {
 			err = rerr
 		}
@@ -146,7 +146,8 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping runs a query on the write pool: the one every change needs.
+// Ping runs a query on the write pool (on SQLite, whose writes go through
+// Dialect.Writer, a connection kept for it).
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
 	return db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
