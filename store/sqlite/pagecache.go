@@ -94,6 +94,12 @@ type pageCache struct {
 	bySlot    map[uintptr]*slot // each slot by its sqlite3_pcache_page
 	slabs     [][]byte
 	carved    int // slots handed out of the last slab
+
+	// A reader's cache, once bound to its pager (pagekeep.go): its
+	// handle, and the WAL snapshot its pages were read at.
+	handle, pager  uintptr
+	salt           [2]uint32
+	mxFrame, nPage uint32
 }
 
 // slot is one page's place: buf, then SQLite's extra bytes, then the
@@ -238,13 +244,17 @@ func (c *pageCache) rekey(stub uintptr, oldKey, newKey uint32) {
 }
 
 // truncate is xTruncate: every page from limit up leaves the cache,
-// pinned or not. SQLite empties a cache with limit 1 (or 2, keeping page
+// pinned or not; but a reader's, after another connection's commit,
+// keeps what the commit did not write (keep, pagekeep.go). SQLite empties a cache with limit 1 (or 2, keeping page
 // 1 while it holds it), which a reader's does whenever another
 // connection has committed: so a small limit resets the cache and puts
 // back the few pages below it, rather than walk the map.
 func (c *pageCache) truncate(limit uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if limit == 1 && c.pager != 0 && c.keep() {
+		return
+	}
 	if len(c.pages) == 0 || limit > c.maxKey {
 		return
 	}

@@ -74,6 +74,7 @@ type rawConn struct {
 	cap   int
 	stmts map[string]*rawStmt
 	seen  uint32 // the database's data version at the end of the last read
+	kept  bool   // its page cache keeps what commits did not write (follow)
 }
 
 // rawStmt is a prepared statement and, for each of its parameters in
@@ -133,6 +134,9 @@ func (r *rowReader) QueryRow(ctx context.Context, query string, args ...any) sql
 		}
 	}
 	row.err = c.queryRow(query, args, true, row)
+	if !c.kept {
+		c.kept = c.follow()
+	}
 	if c.db != 0 && c.changed() {
 		r.pin.stale.Store(true)
 	}
@@ -159,6 +163,9 @@ func (r *rowReader) Query(ctx context.Context, query string, args ...any) (sqlst
 		}
 	}
 	rs, err := c.queryAll(ctx, query, args, true)
+	if !c.kept {
+		c.kept = c.follow()
+	}
 	if c.db != 0 && c.changed() {
 		r.pin.stale.Store(true)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/doorwayhq/doorway"
 	"github.com/doorwayhq/doorway/store/sqlstore"
@@ -413,4 +414,65 @@ func BenchmarkReadByKey(b *testing.B) {
 		defer rr.close()
 		read(b, func(id string) sqlstore.Row { return rr.QueryRow(ctx, q, id) })
 	})
+}
+
+// BenchmarkReadBesideCommits: a read by key, as BenchmarkReadByKey's,
+// after a commit to another table by another connection, as a session's
+// read meets the install flow's writes in the server. read-ns/op is the
+// read alone.
+func BenchmarkReadBesideCommits(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "read.db")
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=wal_autocheckpoint(0)")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	for _, q := range []string{
+		`CREATE TABLE sessions (id TEXT PRIMARY KEY, user_id TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE events (id INTEGER PRIMARY KEY, body TEXT NOT NULL)`,
+	} {
+		if _, err := w.Exec(q); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ids := make([]string, 10_000)
+	tx, _ := w.Begin()
+	for i := range ids {
+		ids[i] = fmt.Sprintf("ses_%026d", i*7919%10_007)
+		if _, err := tx.Exec(`INSERT INTO sessions VALUES ($1, $2, 1700000000000)`, ids[i], fmt.Sprintf("usr_%026d", i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		b.Fatal(err)
+	}
+	insert, err := w.Prepare(`INSERT INTO events (body) VALUES ($1)`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rr := newRowReader(path, 1)
+	defer rr.close()
+	ctx := context.Background()
+	body := strings.Repeat("x", 300)
+	var (
+		user    string
+		expires int64
+		reads   time.Duration
+	)
+	i := 0
+	for b.Loop() {
+		if _, err := insert.Exec(body); err != nil {
+			b.Fatal(err)
+		}
+		i = (i + 7) % len(ids)
+		start := time.Now()
+		if err := rr.QueryRow(ctx, `SELECT user_id, expires_at FROM sessions WHERE id = $1`, ids[i]).Scan(&user, &expires); err != nil {
+			b.Fatal(err)
+		}
+		reads += time.Since(start)
+	}
+	// The commits are not what is measured, and stopping the timer
+	// around each would cost more than a read.
+	b.ReportMetric(float64(reads.Nanoseconds())/float64(b.N), "read-ns/op")
 }

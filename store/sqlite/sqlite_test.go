@@ -3,9 +3,7 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
-	"encoding/binary"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,18 +94,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 func TestReadsLetTheWALStartOver(t *testing.T) {
 	ctx := context.Background()
 	db, path := openDB(t)
-	restarts := func() uint32 {
-		h := make([]byte, 32)
-		f, err := os.Open(path + "-wal")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := io.ReadFull(f, h); err != nil {
-			t.Fatalf("the WAL's header: %v", err)
-		}
-		return binary.BigEndian.Uint32(h[12:])
-	}
+	restarts := func() uint32 { return sqlite.WALSequence(t, path) }
 	now := time.Now()
 	add := func(i int) {
 		u := &doorway.User{ID: fmt.Sprint("usr_", i), Email: fmt.Sprintf("u%d@example.com", i), CreatedAt: now}
