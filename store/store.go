@@ -213,7 +213,8 @@ type Store interface {
 	// version or tenant it names does not exist. Nothing is written then.
 	ImportInstallations(ctx context.Context, items []Import) error
 
-	// Ping checks that the database answers (a node's readiness).
+	// Ping checks that the database answers, and where writes queue in
+	// the process (SQLite), that a write can commit: a node's readiness.
 	Ping(ctx context.Context) error
 
 	Close() error

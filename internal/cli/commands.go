@@ -101,7 +101,9 @@ func serveCmd(m *Main) *cobra.Command {
 		Long: `Run the Doorway server until SIGINT or SIGTERM, then finish in-flight
 requests (up to 10 s) and stop.
 
-The database is migrated at start. Health: GET /healthz.
+The database is migrated at start. Health: GET /healthz (the process is up)
+and GET /readyz (200 while the database answers and, on SQLite, takes a
+write within 2 s; 503 otherwise).
 
 Webhooks are delivered by every serve process from the database's outbox:
 at least once, in order per installation, retried for about three days

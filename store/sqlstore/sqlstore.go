@@ -146,11 +146,24 @@ func (db *DB) Close() error {
 	return err
 }
 
-// Ping runs a query on the write pool (on SQLite, whose writes go through
-// Dialect.Writer, a connection kept for it).
+// Ping runs a query on the write pool. Under group commit (SQLite) it
+// also runs an empty write transaction through it: a node whose writes
+// cannot commit (its committing goroutine stuck, or another process
+// holding the database's write lock) is not ready, though it still reads.
+// It answers when ctx ends, even while that transaction waits.
 func (db *DB) Ping(ctx context.Context) error {
 	var one int
-	return db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+	if err := db.w.QueryRowContext(ctx, `SELECT 1`).Scan(&one); err != nil || db.batch == nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- db.tx(ctx, func(txn) error { return nil }) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("no write committed within the time allowed: %w", ctx.Err())
+	}
 }
 
 // tx runs fn in a write transaction.
