@@ -244,11 +244,12 @@ func (c *pageCache) rekey(stub uintptr, oldKey, newKey uint32) {
 }
 
 // truncate is xTruncate: every page from limit up leaves the cache,
-// pinned or not; but a reader's, after another connection's commit,
-// keeps what the commit did not write (keep, pagekeep.go). SQLite empties a cache with limit 1 (or 2, keeping page
+// pinned or not. SQLite empties a cache with limit 1 (or 2, keeping page
 // 1 while it holds it), which a reader's does whenever another
 // connection has committed: so a small limit resets the cache and puts
-// back the few pages below it, rather than walk the map.
+// back the few pages below it, rather than walk the map. But a bound
+// reader's cache keeps, after another connection's commit, what the
+// commit did not write (keep, pagekeep.go).
 func (c *pageCache) truncate(limit uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
