@@ -44,9 +44,6 @@ func keepDB(t *testing.T, count int) (*sql.DB, *rowReader, string) {
 	return w, r, path
 }
 
-// WALSequence is walSequence, for the package's external tests.
-var WALSequence = walSequence
-
 // walSequence is the WAL's checkpoint sequence number, from its header,
 // which SQLite counts up each time the WAL starts over.
 func walSequence(t *testing.T, path string) uint32 {

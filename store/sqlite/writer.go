@@ -81,6 +81,10 @@ func (w *writer) Begin() error {
 
 func (w *writer) Commit() error { return w.run("COMMIT") }
 
+// checkpoint copies the WAL into the database file as far as no reader
+// needs it (PASSIVE), between transactions (see checkpoint in sqlite.go).
+func (w *writer) checkpoint() { w.run("PRAGMA wal_checkpoint(PASSIVE)") }
+
 func (w *writer) run(q string) error {
 	if w.c.db == 0 {
 		return errWriterClosed

@@ -31,21 +31,42 @@ const maxBatch = 64
 var errBatchLost = errors.New("rolled back, nothing written: a write that shared this one's commit failed and SQLite rolled back their transaction; try again")
 
 type batchTx struct {
-	ctx   context.Context
-	fn    func(txn) error
-	alone bool // commit by itself, without a savepoint
-	err   error
-	done  chan error
+	ctx     context.Context
+	fn      func(txn) error
+	alone   bool   // commit by itself, without a savepoint
+	between func() // not a transaction: run this between two (BetweenCommits)
+	err     error
+	done    chan error
+}
+
+// BetweenCommits runs f on the goroutine that commits, between two
+// batches: no write transaction is open while f runs, and none begins
+// until it returns. It waits for the writes queued before it, and returns
+// once f has run, or without running it if ctx ends or the DB closes
+// first. A backend without group commit (Dialect.Batch) has no such
+// goroutine: it returns an error.
+//
+// What it is for: work on the writer's connection that must see no commit
+// while it runs (SQLite's checkpoint, to let the WAL start over).
+func (db *DB) BetweenCommits(ctx context.Context, f func()) error {
+	if db.batch == nil {
+		return errors.New("sqlstore: BetweenCommits needs group commit (Dialect.Batch)")
+	}
+	return db.queue(ctx, &batchTx{between: f, done: make(chan error, 1)})
 }
 
 func (db *DB) batched(ctx context.Context, fn func(txn) error, alone bool) error {
+	return db.queue(ctx, &batchTx{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)})
+}
+
+// queue hands b to the committing goroutine and waits for its answer.
+func (db *DB) queue(ctx context.Context, b *batchTx) error {
 	// A caller that has given up already is not queued (select would
 	// pick at random between its Done and an idle writer). Once the
 	// writer has taken the work, it runs to its end.
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b := &batchTx{ctx: ctx, fn: fn, alone: alone, done: make(chan error, 1)}
 	select {
 	case db.batch <- b:
 	case <-ctx.Done():
@@ -75,8 +96,14 @@ func (db *DB) commits() {
 }
 
 // commit runs first and whatever waits behind it in one transaction, and
-// returns a transaction it took that must run by itself, if any.
+// returns what it took that must run by itself (a bulk transaction, or
+// BetweenCommits' f), if any.
 func (db *DB) commit(first *batchTx) (next *batchTx) {
+	if first.between != nil {
+		first.between()
+		first.done <- nil
+		return nil
+	}
 	if first.alone {
 		first.done <- db.single(first.ctx, first.fn)
 		return nil
@@ -127,7 +154,7 @@ more:
 	for alive && len(batch) < maxBatch {
 		select {
 		case b := <-db.batch:
-			if b.alone {
+			if b.alone || b.between != nil {
 				next = b
 				break more
 			}

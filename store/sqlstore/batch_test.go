@@ -186,3 +186,79 @@ func TestGroupCommitAfterSQLiteRolledTheBatchBack(t *testing.T) {
 		t.Errorf("after: %v, want it committed in the next batch", got["after"])
 	}
 }
+
+// BetweenCommits runs its function between two commits: the writes queued
+// before it have committed, and none commits while it runs, however many
+// are waiting.
+func TestBetweenCommitsHoldsEveryWrite(t *testing.T) {
+	db := batchDB(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	insert := func(who string) error {
+		return db.tx(context.Background(), func(tx txn) error {
+			_, err := tx.ExecContext(context.Background(), `INSERT INTO t VALUES (?, 1)`, who)
+			return err
+		})
+	}
+	count := func() (n int) {
+		if err := db.w.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil {
+			t.Error(err)
+		}
+		return n
+	}
+	if err := insert("before"); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for ctx.Err() == nil {
+				if err := insert("meanwhile"); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	time.Sleep(20 * time.Millisecond) // the writers are busy
+	var first, last, queuedBefore int
+	err := db.BetweenCommits(context.Background(), func() {
+		first = count()
+		db.w.QueryRow(`SELECT count(*) FROM t WHERE who = 'before'`).Scan(&queuedBefore)
+		time.Sleep(50 * time.Millisecond)
+		last = count()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if queuedBefore != 1 {
+		t.Errorf("the write committed before BetweenCommits was called: seen %d times inside it, want 1", queuedBefore)
+	}
+	if first != last {
+		t.Errorf("%d writes committed while BetweenCommits' function ran, want none", last-first)
+	}
+	if after := count(); after <= last {
+		t.Errorf("the writers committed nothing after BetweenCommits returned (%d rows, %d inside it)", after, last)
+	}
+}
+
+func TestBetweenCommitsNeedsGroupCommit(t *testing.T) {
+	w, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "plain.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	never := func(error) bool { return false }
+	db := New(w, w, Dialect{Unique: never, ForeignKey: never})
+	defer db.Close()
+	ran := false
+	if err := db.BetweenCommits(context.Background(), func() { ran = true }); err == nil || ran {
+		t.Errorf("BetweenCommits without group commit: err %v, ran %v; want an error and nothing run", err, ran)
+	}
+}
