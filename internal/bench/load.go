@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -13,26 +12,10 @@ import (
 	"time"
 )
 
-// client is the one HTTP client every scenario, and the floor, is driven
-// with: keep-alive connections, at most conns of them, no redirects
-// followed (the install flow reads its Location headers).
-func client(conns int) *http.Client {
-	return &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			// No cap on idle connections in all: the floor's stay open
-			// while a scenario alternates with it (drivePaired).
-			MaxIdleConns: 0, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns,
-			IdleConnTimeout: 90 * time.Second, DisableCompression: true,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-}
-
 // worker is one closed-loop client goroutine.
 type worker struct {
 	id   int
-	c    *http.Client
+	c    *client
 	rand *rand.Rand
 	reqs int             // HTTP requests made by the current operation
 	lat  []time.Duration // and how long each took
@@ -47,16 +30,11 @@ func newRand(i int) *rand.Rand {
 func (w *worker) do(req *http.Request, want int) (*http.Response, []byte, error) {
 	w.reqs++
 	began := time.Now()
-	resp, err := w.c.Do(req)
+	resp, body, err := w.c.do(w.id, req)
 	if err != nil {
 		return nil, nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	w.lat = append(w.lat, time.Since(began))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: reading the answer: %w", req.Method, req.URL.Path, err)
-	}
 	if resp.StatusCode != want {
 		return nil, nil, fmt.Errorf("%s %s: %s, want %d: %.200s", req.Method, req.URL.Path, resp.Status, want, body)
 	}
@@ -72,9 +50,12 @@ type result struct {
 	elapsed  time.Duration
 	lat      []time.Duration // per completed operation, sorted
 	reqLat   []time.Duration // per request of those operations, sorted
-	peakRSS  int64
-	cpu      time.Duration // the server's CPU time while measured (0: unknown)
-	dbCPU    time.Duration // the database server's (PostgreSQL), likewise
+	// byStep is reqLat by each request's place in its operation (b: the
+	// consent page, the decision, the code exchange), each sorted.
+	byStep  [][]time.Duration
+	peakRSS int64
+	cpu     time.Duration // the server's CPU time while measured (0: unknown)
+	dbCPU   time.Duration // the database server's (PostgreSQL), likewise
 	// floor is the floor measured in slices alternating with this
 	// scenario (drivePaired); nil when it was not.
 	floor *result
@@ -95,6 +76,21 @@ func (r *result) add(o *result) {
 	r.reqLat = append(r.reqLat, o.reqLat...)
 	slices.Sort(r.lat)
 	slices.Sort(r.reqLat)
+	r.byStep = addSteps(r.byStep, o.byStep)
+	for _, l := range r.byStep {
+		slices.Sort(l)
+	}
+}
+
+// addSteps appends each of src's lists to dst's list for the same step.
+func addSteps(dst, src [][]time.Duration) [][]time.Duration {
+	for j, l := range src {
+		if j == len(dst) {
+			dst = append(dst, nil)
+		}
+		dst[j] = append(dst[j], l...)
+	}
+	return dst
 }
 
 // ratio is r's rate of requests over its paired floor's, 0 without one.
@@ -150,7 +146,7 @@ func (r *result) pct(p float64) time.Duration {
 //
 // cpu, if not nil, reads the CPU time of the server and of its database
 // server; the result keeps what each used while measured.
-func drive(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() (server, db time.Duration)) *result {
+func drive(ctx context.Context, label string, c *client, conns int, warmup, d time.Duration, op func(*worker) error, cpu func() (server, db time.Duration)) *result {
 	p := newProgress(label)
 	res := measure(ctx, c, conns, warmup, d, op, cpu, func(s float64, ops, errs int64) {
 		p.show(func() string {
@@ -179,7 +175,7 @@ const pairSlice = time.Second
 // apart see the same machine: the ratio of the two is what the scenario
 // costs against the least an HTTP server can do, whatever the machine's
 // speed that minute.
-func drivePaired(ctx context.Context, label string, c *http.Client, conns int, warmup, d time.Duration,
+func drivePaired(ctx context.Context, label string, c *client, conns int, warmup, d time.Duration,
 	op, floorOp func(*worker) error, cpu, floorCPU func() (server, db time.Duration)) *result {
 	return drivePairedWith(ctx, label, "the floor", nil, c, conns, warmup, d, op, floorOp, cpu, floorCPU)
 }
@@ -188,7 +184,7 @@ func drivePaired(ctx context.Context, label string, c *http.Client, conns int, w
 // named by other in the progress line; between, if not nil, runs before
 // every slice (to let the work a slice left behind finish, so that it
 // does not slow the next).
-func drivePairedWith(ctx context.Context, label, other string, between func(), c *http.Client, conns int, warmup, d time.Duration,
+func drivePairedWith(ctx context.Context, label, other string, between func(), c *client, conns int, warmup, d time.Duration,
 	op, floorOp func(*worker) error, cpu, floorCPU func() (server, db time.Duration)) *result {
 	n := max(1, int((d+pairSlice/2)/pairSlice))
 	sl := d / time.Duration(n)
@@ -228,7 +224,7 @@ func drivePairedWith(ctx context.Context, label, other string, between func(), c
 // measure is drive without its progress line: tick is called every second
 // with the seconds measured so far (negative while warming up), and the
 // operations and errors counted.
-func measure(ctx context.Context, c *http.Client, conns int, warmup, d time.Duration, op func(*worker) error,
+func measure(ctx context.Context, c *client, conns int, warmup, d time.Duration, op func(*worker) error,
 	cpu func() (server, db time.Duration), tick func(s float64, ops, errs int64)) *result {
 	if cpu == nil {
 		cpu = func() (time.Duration, time.Duration) { return 0, 0 }
@@ -244,6 +240,7 @@ func measure(ctx context.Context, c *http.Client, conns int, warmup, d time.Dura
 	defer cancel()
 	lats := make([][]time.Duration, conns)
 	reqLats := make([][]time.Duration, conns)
+	steps := make([][][]time.Duration, conns)
 	reqs := make([]int, conns)
 	for i := range conns {
 		wg.Go(func() {
@@ -269,6 +266,12 @@ func measure(ctx context.Context, c *http.Client, conns int, warmup, d time.Dura
 				ops.Add(1)
 				lats[i] = append(lats[i], took)
 				reqLats[i] = append(reqLats[i], w.lat...)
+				for j, l := range w.lat {
+					if j == len(steps[i]) {
+						steps[i] = append(steps[i], nil)
+					}
+					steps[i][j] = append(steps[i][j], l)
+				}
 			}
 		})
 	}
@@ -305,9 +308,13 @@ loop:
 		res.lat = append(res.lat, lats[i]...)
 		res.reqLat = append(res.reqLat, reqLats[i]...)
 		res.reqs += reqs[i]
+		res.byStep = addSteps(res.byStep, steps[i])
 	}
 	slices.Sort(res.lat)
 	slices.Sort(res.reqLat)
+	for _, l := range res.byStep {
+		slices.Sort(l)
+	}
 	return res
 }
 

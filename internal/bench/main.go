@@ -28,6 +28,7 @@
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
+//	go run ./internal/bench -bin B -scenarios b  # b against a doorway built elsewhere
 //
 // The exit status is 1 when a scenario had errors or did nothing, so CI
 // can run -quick to prove the harness works (not how fast it is).
@@ -59,6 +60,8 @@ type options struct {
 	profile          string // directory for pprof files, "" for none
 	markdown         string // file for the Markdown table, "" for none
 	keep             bool   // keep the work directory (databases, server logs)
+	client           string // clientStd or clientMinimal
+	bin              string // a doorway binary to drive, "" to build one from this tree
 }
 
 func main() {
@@ -82,6 +85,10 @@ func main() {
 	flag.StringVar(&o.profile, "profile", "", "write CPU and allocation profiles of the server in scenarios a–d, and the harness's own CPU profile, to this directory")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory (databases and each server's request log) and print where it is")
 	flag.StringVar(&o.markdown, "markdown", "", "also write the results as a Markdown table to this file")
+	flag.StringVar(&o.client, "client", clientStd, "the HTTP client that drives every server, the floor's too: "+clientStd+
+		" (net/http's Transport, as an app's backend calls Doorway; the targets were set with it) or "+clientMinimal+
+		" (one goroutine a connection, writing the request and reading the answer itself: less of the client's own CPU in every figure; BENCHMARKS.md)")
+	flag.StringVar(&o.bin, "bin", "", "drive this doorway binary instead of building one from this tree: one harness, two builds (an A/B of a change)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+
 			"Measures a real doorway serve over loopback against a minimal net/http floor\n"+
@@ -172,6 +179,14 @@ func (o options) check() error {
 	} {
 		if o.runs(need.s) && !o.runs(need.needs) {
 			return fmt.Errorf("-scenarios %q: add %s (%s)", o.scenarios, need.needs, need.why)
+		}
+	}
+	if o.client != clientStd && o.client != clientMinimal {
+		return fmt.Errorf("-client %q: use %s or %s", o.client, clientStd, clientMinimal)
+	}
+	if o.bin != "" {
+		if fi, err := os.Stat(o.bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("-bin %s: not an executable file; build one with go build -o FILE ./cmd/doorway", o.bin)
 		}
 	}
 	switch {

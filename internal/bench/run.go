@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -33,7 +32,7 @@ type bench struct {
 	dir string
 	bin string
 	key string // master key
-	c   *http.Client
+	c   *client
 	rc  *receiver
 	rep *report
 	pg  *pgtest.Cluster
@@ -55,10 +54,15 @@ func run(ctx context.Context, o options) (*report, error) {
 	}
 	raw := make([]byte, 32)
 	rand.Read(raw)
-	b := &bench{o: o, dir: dir, key: base64.StdEncoding.EncodeToString(raw), c: client(o.conns), rep: rep}
-	note("building doorway")
-	if b.bin, err = build(ctx, dir); err != nil {
-		return rep, err
+	b := &bench{o: o, dir: dir, key: base64.StdEncoding.EncodeToString(raw), c: newClient(o.client, o.conns), rep: rep}
+	defer b.c.closeIdle()
+	if b.bin = o.bin; b.bin != "" {
+		note("driving %s (-bin), not a build of this tree", b.bin)
+	} else {
+		note("building doorway")
+		if b.bin, err = build(ctx, dir); err != nil {
+			return rep, err
+		}
 	}
 	if b.rc, err = newReceiver(); err != nil {
 		return rep, err
