@@ -26,9 +26,9 @@ func clientName(kind string) string {
 }
 
 // client is the one HTTP client every scenario, and the floor, is driven
-// with: HTTP/1.1 over keep-alive connections, one for each worker and
-// server, kept across scenarios and slices; no redirects followed (the
-// install flow reads its Location headers).
+// with: HTTP/1.1 over keep-alive connections, as many to each server as
+// there are workers, kept across scenarios and slices; no redirects
+// followed (the install flow reads its Location headers).
 //
 // By default (std) that is net/http's Transport, as an app's backend
 // calls Doorway, and as the targets were set. It passes every request
