@@ -28,7 +28,7 @@
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
-//	go run ./internal/bench -bin B -scenarios b  # b against a doorway built elsewhere
+//	go run ./internal/bench -against OLD -stores sqlite -scenarios ab  # this tree's a and b beside OLD's
 //
 // The exit status is 1 when a scenario had errors or did nothing, so CI
 // can run -quick to prove the harness works (not how fast it is).
@@ -62,6 +62,7 @@ type options struct {
 	keep             bool   // keep the work directory (databases, server logs)
 	client           string // clientStd or clientMinimal
 	bin              string // a doorway binary to drive, "" to build one from this tree
+	against          string // a second doorway binary, driven in slices alternating with the first ("": none)
 }
 
 func main() {
@@ -88,7 +89,8 @@ func main() {
 	flag.StringVar(&o.client, "client", clientStd, "the HTTP client that drives every server, the floor's too: "+clientStd+
 		" (net/http's Transport, as an app's backend calls Doorway; the targets were set with it) or "+clientMinimal+
 		" (one goroutine a connection, writing the request and reading the answer itself: less of the client's own CPU in every figure; BENCHMARKS.md)")
-	flag.StringVar(&o.bin, "bin", "", "drive this doorway binary instead of building one from this tree: one harness, two builds (an A/B of a change)")
+	flag.StringVar(&o.bin, "bin", "", "drive this doorway binary instead of building one from this tree")
+	flag.StringVar(&o.against, "against", "", "after the first round, also drive this doorway binary, on a copy of the database, in slices alternating with the one measured (a and b): two builds compared in the same seconds, an A/B of a change (e.g. -against /tmp/old -scenarios ab -stores sqlite)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+
 			"Measures a real doorway serve over loopback against a minimal net/http floor\n"+
@@ -184,10 +186,16 @@ func (o options) check() error {
 	if o.client != clientStd && o.client != clientMinimal {
 		return fmt.Errorf("-client %q: use %s or %s", o.client, clientStd, clientMinimal)
 	}
-	if o.bin != "" {
-		if fi, err := os.Stat(o.bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
-			return fmt.Errorf("-bin %s: not an executable file; build one with go build -o FILE ./cmd/doorway", o.bin)
+	for _, f := range []struct{ flag, path string }{{"-bin", o.bin}, {"-against", o.against}} {
+		if f.path == "" {
+			continue
 		}
+		if fi, err := os.Stat(f.path); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+			return fmt.Errorf("%s %s: not an executable file; build one with go build -o FILE ./cmd/doorway", f.flag, f.path)
+		}
+	}
+	if o.against != "" && !o.runs("a") && !o.runs("b") {
+		return fmt.Errorf("-against compares a and b: add a or b to -scenarios %q", o.scenarios)
 	}
 	switch {
 	case len(o.stores) == 0:

@@ -59,3 +59,39 @@ func TestInterruptPrintsNoTable(t *testing.T) {
 		t.Errorf("printed a table of an interrupted run:\n%s", stdout.String())
 	}
 }
+
+// TestOptionsNameWhatToFix: a bad -client, -bin or -against is refused
+// before anything runs, naming the flag and what to do.
+func TestOptionsNameWhatToFix(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := options{scenarios: "ab", stores: []string{"sqlite"}, conns: 32, duration: time.Second, tenants: 100, fleet: 100, backlog: 10, client: clientStd}
+	for _, tc := range []struct {
+		name string
+		set  func(*options)
+		want string // "" for no error
+	}{
+		{"as given", func(*options) {}, ""},
+		{"minimal client", func(o *options) { o.client = clientMinimal }, ""},
+		{"unknown client", func(o *options) { o.client = "fast" }, `-client "fast": use std or minimal`},
+		{"-bin that is not there", func(o *options) { o.bin = "/nonexistent/doorway" }, "-bin /nonexistent/doorway: not an executable file"},
+		{"-bin a directory", func(o *options) { o.bin = t.TempDir() }, "not an executable file"},
+		{"-against a build", func(o *options) { o.against = exe }, ""},
+		{"-against that is not there", func(o *options) { o.against = "/nonexistent/old" }, "-against /nonexistent/old: not an executable file"},
+		{"-against without a or b", func(o *options) { o.against, o.scenarios = exe, "f" }, "-against compares a and b: add a or b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := base
+			tc.set(&o)
+			err := o.check()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("check: %v, want none", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("check: %v, want an error saying %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -30,7 +30,10 @@ type storeResult struct {
 	// beside is g's a and b at the grown size, each in slices alternating
 	// with the same at the first round's size, on a copy of the database
 	// made before the growth (their floor fields); nil when g did not run.
-	beside       *round
+	beside *round
+	// against is a and b in slices alternating with the same on the
+	// -against build (their floor fields); nil without -against.
+	against      *round
 	refresh      *result
 	introspect   *result
 	guard        testing.BenchmarkResult
@@ -59,6 +62,10 @@ func (s *storeResult) peakUnderLoad() (int64, string) {
 	if r := s.grown; r != nil {
 		see(r.token, "g a at "+size(r))
 		see(r.install, "g b at "+size(r))
+	}
+	if r := s.against; r != nil {
+		see(r.token, "a beside -against")
+		see(r.install, "b beside -against")
 	}
 	if r := s.beside; r != nil {
 		see(r.token, "g a at "+size(r)+", beside")
@@ -211,6 +218,20 @@ func (rep *report) rows() [][]string {
 		}
 		if r.install != nil {
 			add(load("b full install ("+n+" installations)", "installs/s", r.install, true))
+		}
+		if ag := s.against; ag != nil {
+			for _, x := range []struct {
+				name, unit string
+				r          *result
+			}{{"a", "req/s", ag.token}, {"b", "installs/s", ag.install}} {
+				if x.r == nil || x.r.floor == nil {
+					continue
+				}
+				row := load(fmt.Sprintf("%s beside %s of -against, same seconds", x.name, x.name), x.unit, x.r, false)
+				row[2] = fmt.Sprintf("%.3f of %s", x.r.ratio(), thousands(x.r.floor.rate()))
+				row[6] += fmt.Sprintf(" (%s; -against: %s)", cpuChange(x.r, x.r.floor), us(x.r.floor.cpuPerOp()))
+				add(row)
+			}
 		}
 		if s.refresh != nil {
 			add(load("c refresh with rotation", "req/s", s.refresh, false))
@@ -428,6 +449,10 @@ func (rep *report) targets() []string {
 			steps = stepsP99(b)
 		}
 		check(worst < 20*time.Millisecond, "sqlite p99 < 20 ms per request, %s at %d connections: worst %s%s", which, rep.o.conns, ms(worst), steps)
+	}
+	if ag := s.against; ag != nil && ag.install != nil && ag.install.floor != nil {
+		out = append(out, fmt.Sprintf("       (b beside -against, the same seconds: p99 %s%s, against %s%s)",
+			ms(pctOf(ag.install.reqLat, 99)), stepsP99(ag.install), ms(pctOf(ag.install.floor.reqLat, 99)), stepsP99(ag.install.floor)))
 	}
 	check(s.idleRSS < 40<<20, "idle RSS < 40 MB: %s", mb(s.idleRSS))
 	if peak, where := s.peakUnderLoad(); peak > 0 {

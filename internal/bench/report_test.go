@@ -178,3 +178,46 @@ func TestP99LineNamesEachOfBsRequests(t *testing.T) {
 		t.Errorf("p99 line:\n got %q\nwant %q", line, want)
 	}
 }
+
+// TestAgainstRowsCompareTheSameSeconds: with -against, a and b beside the
+// other build are rows of their own, read as the ratio of the two rates
+// in the same seconds with both builds' CPU per operation, and b's line
+// gives both builds' p99, request by request.
+func TestAgainstRowsCompareTheSameSeconds(t *testing.T) {
+	withSteps := func(r *result, consent, decision, code time.Duration) *result {
+		r.byStep = [][]time.Duration{{consent}, {decision}, {code}}
+		r.reqLat = []time.Duration{consent, code, decision}
+		return r
+	}
+	b := withSteps(rate(1_100, 700*time.Microsecond), 10*time.Millisecond, 20*time.Millisecond, 15*time.Millisecond)
+	old := withSteps(rate(1_000, 800*time.Microsecond), 12*time.Millisecond, 30*time.Millisecond, 18*time.Millisecond)
+	rep := &report{o: options{conns: 32}, floor: rate(30_000, 25*time.Microsecond), stores: []*storeResult{{name: "sqlite",
+		first:   &round{installations: 10_000, install: rate(1_050, 750*time.Microsecond)},
+		against: &round{installations: 10_000, token: beside(rate(9_000, 90*time.Microsecond), rate(10_000, 100*time.Microsecond)), install: beside(b, old)}}}}
+	rows := map[string][]string{}
+	for _, r := range rep.rows() {
+		rows[r[0]] = r
+	}
+	for _, tc := range []struct{ row, ratio, cpu string }{
+		{"sqlite a beside a of -against, same seconds", "0.900 of 10,000", "90 µs (-10%; -against: 100 µs)"},
+		{"sqlite b beside b of -against, same seconds", "1.100 of 1,000", "700 µs (-12%; -against: 800 µs)"},
+	} {
+		r, ok := rows[tc.row]
+		if !ok {
+			t.Errorf("no row %q", tc.row)
+			continue
+		}
+		if r[2] != tc.ratio || r[6] != tc.cpu {
+			t.Errorf("%s: ratio %q, CPU %q; want %q, %q", tc.row, r[2], r[6], tc.ratio, tc.cpu)
+		}
+	}
+	want := "       (b beside -against, the same seconds: p99 20.0 ms (the consent page 10.0 ms, the decision 20.0 ms, the code exchange 15.0 ms), " +
+		"against 30.0 ms (the consent page 12.0 ms, the decision 30.0 ms, the code exchange 18.0 ms))"
+	var found bool
+	for _, l := range rep.targets() {
+		found = found || l == want
+	}
+	if !found {
+		t.Errorf("no line %q in:\n%s", want, strings.Join(rep.targets(), "\n"))
+	}
+}

@@ -222,6 +222,12 @@ func (b *bench) store(ctx context.Context, st string) error {
 	if err != nil {
 		return err
 	}
+	if o.against != "" {
+		srv, sr.against, err = b.againstBuild(ctx, st, srv, db, logPath, sc, pairs)
+		if err != nil {
+			return err
+		}
+	}
 	if o.runs("c") {
 		if sr.refresh, err = b.scenario(ctx, srv, st+" c refresh rotation", "c", sc.refreshRotation); err != nil {
 			return err
@@ -283,7 +289,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 	srv = nil
 	// A copy of the database as it is now, for a at this size beside a
 	// at the grown one (besideSmaller).
-	small, err := b.copyOf(ctx, db)
+	small, err := b.copyOf(ctx, db, "before-growth")
 	if err != nil {
 		return fmt.Errorf("copy the database before the growth: %w", err)
 	}
@@ -323,13 +329,54 @@ func (b *bench) besideSmaller(ctx context.Context, st string, srv *process, sc *
 	}
 	defer twin.stop()
 	tsc := newScenarios(twin.url, f, b.rc, pairs, b.o.conns)
-	r := &round{installations: sc.f.size}
 	grown, smaller := thousands(float64(sc.f.size)), thousands(float64(f.size))
+	r, err := b.alternate(ctx, srv, twin, sc, tsc, func(name string) string {
+		return fmt.Sprintf("%s g %s with %s installations beside %s", st, name, grown, smaller)
+	}, "the same with "+smaller)
+	r.installations = sc.f.size
+	return r, err
+}
+
+// againstBuild measures a and b on srv in slices alternating with the same
+// on a server of the -against binary, started on a copy of srv's database
+// (db) made now: two builds in the same seconds of the machine, whose
+// speed moves more between two runs a minute apart than most changes do.
+// srv is stopped for the copy and started again; it is returned. Each
+// result's floor field holds the -against build's.
+func (b *bench) againstBuild(ctx context.Context, st string, srv *process, db, logPath string, sc *scenarios, pairs *atomic.Int64) (*process, *round, error) {
+	if err := srv.stop(); err != nil {
+		return nil, nil, err
+	}
+	other, err := b.copyOf(ctx, db, "against")
+	if err != nil {
+		return nil, nil, fmt.Errorf("copy the database for -against: %w", err)
+	}
+	if srv, err = startDoorway(b.bin, db, b.key, logPath, b.o.profile != ""); err != nil {
+		return nil, nil, err
+	}
+	sc.url = srv.url
+	twin, err := startDoorway(b.o.against, other, b.key, filepath.Join(b.dir, st+"-against.log"), false)
+	if err != nil {
+		return srv, nil, fmt.Errorf("start -against %s on a copy of the database: %w", b.o.against, err)
+	}
+	defer twin.stop()
+	tsc := newScenarios(twin.url, sc.f, b.rc, pairs, b.o.conns)
+	r, err := b.alternate(ctx, srv, twin, sc, tsc, func(name string) string {
+		return fmt.Sprintf("%s %s beside -against", st, name)
+	}, "-against")
+	r.installations = sc.f.size
+	return srv, r, err
+}
+
+// alternate drives a and b (those asked for) on srv in slices alternating
+// with the same on twin, each server with its own scenarios.
+func (b *bench) alternate(ctx context.Context, srv, twin *process, sc, tsc *scenarios, label func(name string) string, other string) (*round, error) {
+	r := &round{}
 	pair := func(name string, op, twinOp func(*worker) error, between func()) (*result, error) {
 		srv.resetPeak()
 		twin.resetPeak()
-		label := fmt.Sprintf("%s g %s with %s installations beside %s", st, name, grown, smaller)
-		res := drivePairedWith(ctx, label, "the same with "+smaller, between, b.c, b.o.conns, b.o.warmup, b.o.duration, op, twinOp,
+		label := label(name)
+		res := drivePairedWith(ctx, label, other, between, b.c, b.o.conns, b.o.warmup, b.o.duration, op, twinOp,
 			func() (time.Duration, time.Duration) { return srv.cpu(), 0 }, func() (time.Duration, time.Duration) { return twin.cpu(), 0 })
 		_, res.peakRSS = srv.memory()
 		_, res.floor.peakRSS = twin.memory()
@@ -338,6 +385,7 @@ func (b *bench) besideSmaller(ctx context.Context, st string, srv *process, sc *
 		}
 		return res, nil
 	}
+	var err error
 	if b.o.runs("a") {
 		if r.token, err = pair("a", sc.instanceToken, tsc.instanceToken, nil); err != nil {
 			return r, err
@@ -347,7 +395,7 @@ func (b *bench) besideSmaller(ctx context.Context, st string, srv *process, sc *
 		// Each slice of b starts once the webhooks of the one before have
 		// arrived: delivered by the other server during a slice, they
 		// would slow it.
-		drained := func() { b.waitLags() } // their lags are not kept: g's b reported the lag
+		drained := func() { b.waitLags() } // their lags are not kept: b reported the lag
 		if r.install, err = pair("b", sc.install, tsc.install, drained); err != nil {
 			return r, err
 		}
@@ -355,18 +403,18 @@ func (b *bench) besideSmaller(ctx context.Context, st string, srv *process, sc *
 		// in its outbox would never arrive, and the next store's b would
 		// wait for it.
 		if _, lost := b.waitLags(); lost > 0 {
-			return r, fmt.Errorf("%s g b beside %s: %d installs' webhooks did not arrive within 30 s", st, smaller, lost)
+			return r, fmt.Errorf("%s: %d installs' webhooks did not arrive within 30 s", label("b"), lost)
 		}
 	}
 	return r, nil
 }
 
 // copyOf copies the database db, whose server is stopped, and returns the
-// copy's DSN: the SQLite file (with its WAL, if any) beside it, or on
-// PostgreSQL a database made from it as a template.
-func (b *bench) copyOf(ctx context.Context, db string) (string, error) {
+// copy's DSN: the SQLite file (with its WAL, if any) beside it, named with
+// the suffix, or on PostgreSQL a database made from it as a template.
+func (b *bench) copyOf(ctx context.Context, db, suffix string) (string, error) {
 	if !strings.HasPrefix(db, "postgres") {
-		dst := strings.TrimSuffix(db, filepath.Ext(db)) + "-before-growth" + filepath.Ext(db)
+		dst := strings.TrimSuffix(db, filepath.Ext(db)) + "-" + suffix + filepath.Ext(db)
 		for _, suffix := range []string{"", "-wal"} {
 			err := copyFile(db+suffix, dst+suffix)
 			if err != nil && (suffix == "" || !errors.Is(err, fs.ErrNotExist)) {
@@ -380,7 +428,7 @@ func (b *bench) copyOf(ctx context.Context, db string) (string, error) {
 		return "", err
 	}
 	name := strings.TrimPrefix(u.Path, "/")
-	copyName := name + "_small"
+	copyName := name + "_" + strings.ReplaceAll(suffix, "-", "_")
 	u.Path = "/postgres"
 	admin, err := sql.Open("pgx", u.String())
 	if err != nil {
@@ -394,6 +442,11 @@ func (b *bench) copyOf(ctx context.Context, db string) (string, error) {
 	return u.String(), nil
 }
 
+// copyFile copies from to to, and syncs the copy: left dirty in the page
+// cache, a 30 MB copy was written back by its server's first checkpoint,
+// whose fsync then held that server's writes (b beside an identical build
+// on the original read 1.05 in two runs of two; a, which writes nothing,
+// 0.99 and 1.03).
 func copyFile(from, to string) error {
 	in, err := os.Open(from)
 	if err != nil {
@@ -405,6 +458,10 @@ func copyFile(from, to string) error {
 		return err
 	}
 	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	if err := out.Sync(); err != nil {
 		out.Close()
 		return err
 	}
