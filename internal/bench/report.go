@@ -208,6 +208,24 @@ func (rep *report) rows() [][]string {
 	}
 	for _, s := range rep.stores {
 		add := func(row []string) { rows = append(rows, append([]string{s.name + " " + row[0]}, row[1:]...)) }
+		// besideRows adds a row for a and for b of rd, each measured in
+		// slices alternating with a twin server (its floor field): its
+		// rate as a ratio to the twin's, with digits decimals, and both
+		// servers' CPU per operation, the twin's named twin.
+		besideRows := func(rd *round, name func(scenario string) string, digits int, twin string) {
+			for _, x := range []struct {
+				name, unit string
+				r          *result
+			}{{"a", "req/s", rd.token}, {"b", "installs/s", rd.install}} {
+				if x.r == nil || x.r.floor == nil {
+					continue
+				}
+				row := load(name(x.name), x.unit, x.r, false)
+				row[2] = fmt.Sprintf("%.*f of %s", digits, x.r.ratio(), thousands(x.r.floor.rate()))
+				row[6] += fmt.Sprintf(" (%s; %s: %s)", cpuChange(x.r, x.r.floor), twin, us(x.r.floor.cpuPerOp()))
+				add(row)
+			}
+		}
 		r := s.first
 		if r == nil {
 			continue
@@ -220,18 +238,7 @@ func (rep *report) rows() [][]string {
 			add(load("b full install ("+n+" installations)", "installs/s", r.install, true))
 		}
 		if ag := s.against; ag != nil {
-			for _, x := range []struct {
-				name, unit string
-				r          *result
-			}{{"a", "req/s", ag.token}, {"b", "installs/s", ag.install}} {
-				if x.r == nil || x.r.floor == nil {
-					continue
-				}
-				row := load(fmt.Sprintf("%s beside %s of -against, same seconds", x.name, x.name), x.unit, x.r, false)
-				row[2] = fmt.Sprintf("%.3f of %s", x.r.ratio(), thousands(x.r.floor.rate()))
-				row[6] += fmt.Sprintf(" (%s; -against: %s)", cpuChange(x.r, x.r.floor), us(x.r.floor.cpuPerOp()))
-				add(row)
-			}
+			besideRows(ag, func(x string) string { return fmt.Sprintf("%s beside %s of -against, same seconds", x, x) }, 3, "-against")
 		}
 		if s.refresh != nil {
 			add(load("c refresh with rotation", "req/s", s.refresh, false))
@@ -264,18 +271,9 @@ func (rep *report) rows() [][]string {
 		}
 		if bs := s.beside; bs != nil {
 			small, grown := thousands(float64(r.installations)), thousands(float64(bs.installations))
-			for _, x := range []struct {
-				name, unit string
-				r          *result
-			}{{"a", "req/s", bs.token}, {"b", "installs/s", bs.install}} {
-				if x.r == nil || x.r.floor == nil {
-					continue
-				}
-				row := load(fmt.Sprintf("g %s with %s beside %s with %s, same seconds", x.name, grown, x.name, small), x.unit, x.r, false)
-				row[2] = fmt.Sprintf("%.2f of %s", x.r.ratio(), thousands(x.r.floor.rate()))
-				row[6] += fmt.Sprintf(" (%s; at %s: %s)", cpuChange(x.r, x.r.floor), small, us(x.r.floor.cpuPerOp()))
-				add(row)
-			}
+			besideRows(bs, func(x string) string {
+				return fmt.Sprintf("g %s with %s beside %s with %s, same seconds", x, grown, x, small)
+			}, 2, "at "+small)
 		}
 		if s.restart > 0 {
 			add([]string{"start → healthy (seeded db; restart with backlog)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "", "idle " + mb(s.idleRSS)})
