@@ -162,12 +162,15 @@ type Store interface {
 	// installation is due, so an installation's events go out in order. A
 	// lease that has run out (its dispatcher crashed) can be claimed again.
 	ClaimEvents(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]doorway.Event, error)
-	// RecordAttempt logs a and, in the same transaction, if owner still
-	// holds the event's lease: counts the attempt, moves the event to
-	// a.Outcome (Pending: due again at a.NextAt) and releases the lease. A
-	// Disabled outcome also disables the endpoint a.URL of the app.
-	// ErrConflict: the lease was lost (the attempt is logged anyway).
-	RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error
+	// RecordAttempts logs each attempt (and sets its ID) and, for each
+	// event whose lease owner still holds: counts the attempt, moves the
+	// event to a.Outcome (Pending: due again at a.NextAt) and releases the
+	// lease. A Disabled outcome also disables the endpoint a.URL of the
+	// app. All in one transaction: a dispatcher records the deliveries
+	// that finish together at once. It returns the ids of the events whose
+	// lease was lost (their attempts are logged, not counted); an error
+	// records nothing. The attempts are of distinct events.
+	RecordAttempts(ctx context.Context, owner string, attempts []*doorway.Attempt) (lost []string, err error)
 	// ReleaseEvents gives back owner's leases of ids without an attempt;
 	// the events are due again at due, or later if they were already.
 	ReleaseEvents(ctx context.Context, owner string, due time.Time, ids []string) error

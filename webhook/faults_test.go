@@ -307,21 +307,34 @@ func TestPerEndpointCap(t *testing.T) {
 	}
 }
 
-// slowRecords is the real store, with each attempt's record held until
+// slowRecords is the real store, with each record of attempts held until
 // release is closed (or a few seconds pass, so a failing test ends).
 type slowRecords struct {
 	store.Store
 	release chan struct{}
 	waited  atomic.Bool // a record gave up waiting for release
+	mu      sync.Mutex
+	sizes   []int // the attempts of each record
 }
 
-func (s *slowRecords) RecordAttempt(ctx context.Context, owner string, a *doorway.Attempt) error {
+// holdRecords gives s's dispatcher perEndpoint requests an endpoint and a
+// store whose records wait for release.
+func holdRecords(s *testkit.Server, perEndpoint int) *slowRecords {
+	slow := &slowRecords{Store: s.Dispatcher.Store, release: make(chan struct{})}
+	s.Dispatcher.PerEndpoint, s.Dispatcher.Store = perEndpoint, slow
+	return slow
+}
+
+func (s *slowRecords) RecordAttempts(ctx context.Context, owner string, as []*doorway.Attempt) ([]string, error) {
+	s.mu.Lock()
+	s.sizes = append(s.sizes, len(as))
+	s.mu.Unlock()
 	select {
 	case <-s.release:
 	case <-time.After(3 * time.Second):
 		s.waited.Store(true)
 	}
-	return s.Store.RecordAttempt(ctx, owner, a)
+	return s.Store.RecordAttempts(ctx, owner, as)
 }
 
 // TestEndpointSlotFreeWhileRecording: the per-endpoint cap bounds the
@@ -332,9 +345,7 @@ func (s *slowRecords) RecordAttempt(ctx context.Context, owner string, a *doorwa
 // load, 250 webhooks a second for 870 installs, seconds behind.)
 func TestEndpointSlotFreeWhileRecording(t *testing.T) {
 	s := manual(t)
-	s.Dispatcher.PerEndpoint = 1
-	slow := &slowRecords{Store: s.Dispatcher.Store, release: make(chan struct{})}
-	s.Dispatcher.Store = slow
+	slow := holdRecords(s, 1)
 	rc := newReceiver(t)
 	var got atomic.Int32
 	rc.set(func(w http.ResponseWriter, r *http.Request) {
@@ -551,4 +562,45 @@ func TestHeldBackEventGoesOut(t *testing.T) {
 	}
 	close(release)
 	until(t, "app.setup_completed follows app.installed", func() bool { return len(rc.deliveries()) == 2 })
+}
+
+// TestAttemptsFinishedTogetherAreRecordedTogether: the attempts that
+// finish while one is being recorded are recorded together, in one
+// RecordAttempts (on PostgreSQL one statement and one commit), and each is
+// logged and moves its own event.
+func TestAttemptsFinishedTogetherAreRecordedTogether(t *testing.T) {
+	s := manual(t)
+	counted := holdRecords(s, 6)
+	rc := newReceiver(t)
+	var got atomic.Int32
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1) == 6 {
+			// The other five finish while the first is held: a moment
+			// later they all wait to be recorded.
+			time.AfterFunc(500*time.Millisecond, func() { close(counted.release) })
+		}
+	})
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, install(t, s, app.App.ID, fmt.Sprintf("u%d@example.com", i), ""))
+	}
+	if n := deliverDue(t, s); n != 6 {
+		t.Fatalf("delivered %d, want 6", n)
+	}
+	counted.mu.Lock()
+	sizes := fmt.Sprint(counted.sizes)
+	counted.mu.Unlock()
+	if sizes != "[1 5]" {
+		t.Fatalf("attempts recorded %s at a time, want [1 5]: the first, then the five that finished while it was held", sizes)
+	}
+	for _, id := range ids {
+		events, err := s.Store.Events(context.Background(), id)
+		if err != nil || len(events) != 1 || events[0].Delivery != doorway.Delivered || events[0].Attempts != 1 {
+			t.Fatalf("events of %s: %+v, %v; want one, delivered after one attempt", id, events, err)
+		}
+	}
+	if log, err := s.Store.Attempts(context.Background(), app.App.ID, 0, 10); err != nil || len(log) != 6 {
+		t.Fatalf("delivery log: %v, %d rows, want 6", err, len(log))
+	}
 }

@@ -116,9 +116,9 @@ func explain(t *testing.T, tx *sql.Tx, statement string) string {
 	return strings.Join(plan, "\n")
 }
 
-// TestRecordFindsTheEventByKey: in the same stale queue, a delivery's
-// record (sqlstore.RecordInOneTrip), run as the driver runs it, finds its
-// event by the primary key, not by walking every pending event in
+// TestRecordFindsTheEventByKey: in the same stale queue, a record of
+// deliveries (sqlstore.RecordInOneTrip), run as the driver runs it, finds
+// each event by the primary key, not by walking every pending event in
 // events_due.
 func TestRecordFindsTheEventByKey(t *testing.T) {
 	ctx := context.Background()
@@ -130,20 +130,27 @@ func TestRecordFindsTheEventByKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := strconv.FormatInt(now, 10)
-	args := func(n int) string {
-		return "('evt_" + fmt.Sprintf("%08d", n) + "', 'app.installed', 'app_1', 1, 'https://app.example/hooks', 200, '', '', 900, " +
-			at + ", 'delivered', 0, 'node')"
+	// args are the arrays of n attempts, at events from first on.
+	args := func(first, n int) string {
+		var ids []string
+		for i := range n {
+			ids = append(ids, fmt.Sprintf("'evt_%08d'", first+i))
+		}
+		each := func(v string) string { return "ARRAY[" + strings.Repeat(v+", ", n-1) + v + "]" }
+		return "(ARRAY[" + strings.Join(ids, ", ") + "], " + each("'app.installed'") + ", " + each("'app_1'") + ", " + each("1") + ", " +
+			each("'https://app.example/hooks'") + ", " + each("200") + ", " + each("''") + ", " + each("''") + ", " + each("900") + ", " +
+			each(at) + ", " + each("'delivered'") + ", " + each("0") + ", 'node')"
 	}
 	for n := range 6 {
-		if _, err := tx.ExecContext(ctx, `EXECUTE record `+args(9000+n)); err != nil {
+		if _, err := tx.ExecContext(ctx, `EXECUTE record `+args(9000+3*n, 3)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	text := explain(t, tx, `EXECUTE record `+args(9100))
+	text := explain(t, tx, `EXECUTE record `+args(9100, 3))
 	if !strings.Contains(text, "Index Scan using events_pkey on events") {
-		t.Fatalf("the record does not find its event by key:\n%s", text)
+		t.Fatalf("the record does not find its events by key:\n%s", text)
 	}
-	if !regexp.MustCompile(`Update on events \(actual time=[0-9.]+ rows=1 loops=1\)`).MatchString(text) {
-		t.Fatalf("the record did not update its event:\n%s", text)
+	if !regexp.MustCompile(`Update on events \(actual time=[0-9.]+ rows=3 loops=1\)`).MatchString(text) {
+		t.Fatalf("the record did not update its three events:\n%s", text)
 	}
 }

@@ -23,6 +23,23 @@ func installIn(t *testing.T, s store.Store, app *doorway.App, user *doorway.User
 	return inst
 }
 
+// record records attempts made by owner and returns the events whose
+// lease was lost.
+func record(t *testing.T, s store.Store, owner string, as ...*doorway.Attempt) []string {
+	t.Helper()
+	lost, err := s.RecordAttempts(context.Background(), owner, as)
+	must(t, err)
+	return lost
+}
+
+// recorded records attempts made by owner, whose leases it holds.
+func recorded(t *testing.T, s store.Store, owner string, as ...*doorway.Attempt) {
+	t.Helper()
+	if lost := record(t, s, owner, as...); len(lost) != 0 {
+		t.Fatalf("RecordAttempts says %s lost the leases of %v, which it holds", owner, lost)
+	}
+}
+
 func claimIDs(t *testing.T, s store.Store, owner string, at time.Time, limit int) []string {
 	t.Helper()
 	evs, err := s.ClaimEvents(context.Background(), owner, at, 30*time.Second, limit)
@@ -83,7 +100,7 @@ func testOutboxOrder(t *testing.T, s store.Store) {
 	}
 	events, err := s.Events(ctx, a.ID)
 	must(t, err)
-	must(t, s.RecordAttempt(ctx, "n1", attempt(events[0].ID, app, doorway.Delivered, now, now)))
+	recorded(t, s, "n1", attempt(events[0].ID, app, doorway.Delivered, now, now))
 	if got := claimIDs(t, s, "n2", now, 10); fmt.Sprint(got) != fmt.Sprint([]string{a.ID + "#2"}) {
 		t.Fatalf("after #1 was delivered: claimed %v, want %s#2", got, a.ID)
 	}
@@ -110,9 +127,9 @@ func testOutboxRetryAndLease(t *testing.T, s store.Store) {
 	claimIDs(t, s, "n1", now, 1)
 	failed := attempt(id, app, doorway.Pending, now, now.Add(5*time.Second))
 	failed.StatusCode, failed.Error = 500, "the endpoint answered 500"
-	must(t, s.RecordAttempt(ctx, "n1", failed))
+	recorded(t, s, "n1", failed)
 	if log, err := s.Attempts(ctx, app.ID, 0, 10); err != nil || len(log) != 1 || log[0].ID != failed.ID || failed.ID == 0 {
-		t.Fatalf("delivery log = %+v, %v; want one attempt, of the id RecordAttempt gave (%d)", log, err, failed.ID)
+		t.Fatalf("delivery log = %+v, %v; want one attempt, of the id RecordAttempts gave (%d)", log, err, failed.ID)
 	}
 	if got := claimIDs(t, s, "n1", now.Add(4*time.Second), 1); len(got) != 0 {
 		t.Fatalf("claimed %v before its retry time", got)
@@ -128,8 +145,10 @@ func testOutboxRetryAndLease(t *testing.T, s store.Store) {
 		t.Fatal("n2 did not take the event after n1's lease ran out")
 	}
 	late := attempt(id, app, doorway.Delivered, now.Add(40*time.Second), now.Add(40*time.Second))
-	wantErr(t, s.RecordAttempt(ctx, "n1", late), store.ErrConflict)
-	must(t, s.RecordAttempt(ctx, "n2", attempt(id, app, doorway.Delivered, now.Add(41*time.Second), now.Add(41*time.Second))))
+	if lost := record(t, s, "n1", late); fmt.Sprint(lost) != fmt.Sprint([]string{id}) {
+		t.Fatalf("n1 recorded an attempt after its lease ran out: lost = %v, want [%s]", lost, id)
+	}
+	recorded(t, s, "n2", attempt(id, app, doorway.Delivered, now.Add(41*time.Second), now.Add(41*time.Second)))
 	e, err := s.Event(ctx, id)
 	must(t, err)
 	if e.Delivery != doorway.Delivered || e.Attempts != 2 {
@@ -221,7 +240,7 @@ func testOutboxDisable(t *testing.T, s store.Store) {
 	claimIDs(t, s, "n1", now, 1)
 	gone := attempt(id, app, doorway.Disabled, now, now)
 	gone.StatusCode = 410
-	must(t, s.RecordAttempt(ctx, "n1", gone))
+	recorded(t, s, "n1", gone)
 	at, err := s.WebhookDisabled(ctx, app.ID, gone.URL)
 	must(t, err)
 	if !at.Equal(now) {
@@ -305,5 +324,86 @@ func testSweep(t *testing.T, s store.Store) {
 	wantErr(t, err, store.ErrNotFound)
 	if _, err := s.Installation(ctx, i.inst.ID); err != nil {
 		t.Fatalf("the installation went: %v", err)
+	}
+}
+
+// testOutboxRecordTogether: the attempts a dispatcher records at once are
+// each logged and each move their own event, all but those whose lease it
+// lost, with or without a Disabled outcome among them.
+func testOutboxRecordTogether(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	u := newUser(t, s, "owner@example.com")
+	app, _ := newApp(t, s, "customer_read")
+	ids := map[string]string{}
+	for i, name := range []string{"A", "B", "C", "D"} {
+		inst := installIn(t, s, app, u, name, time.Duration(i)*time.Second)
+		events, err := s.Events(ctx, inst.ID)
+		must(t, err)
+		ids[name] = events[0].ID
+	}
+	now := t0.Add(time.Hour)
+	if got := claimIDs(t, s, "n1", now, 10); len(got) != 4 {
+		t.Fatalf("n1 claimed %v, want all four events", got)
+	}
+	// n1's leases run out and n2 takes the oldest event, A's.
+	if got := claimIDs(t, s, "n2", now.Add(36*time.Second), 1); len(got) != 1 {
+		t.Fatalf("n2 claimed %v, want A's event", got)
+	}
+	at := now.Add(40 * time.Second)
+	a, b := attempt(ids["A"], app, doorway.Delivered, at, at), attempt(ids["B"], app, doorway.Delivered, at, at)
+	c := attempt(ids["C"], app, doorway.Pending, at, at.Add(time.Minute))
+	c.StatusCode, c.Error = 503, "the endpoint answered 503"
+	if lost := record(t, s, "n1", a, b, c); fmt.Sprint(lost) != fmt.Sprint([]string{ids["A"]}) {
+		t.Fatalf("lost = %v, want [%s]: n2 holds A's event now", lost, ids["A"])
+	}
+	if a.ID == 0 || b.ID == 0 || c.ID == 0 || a.ID == b.ID || b.ID == c.ID || a.ID == c.ID {
+		t.Fatalf("attempt ids %d, %d, %d: want three distinct ones", a.ID, b.ID, c.ID)
+	}
+	for _, w := range []struct {
+		name     string
+		delivery doorway.Delivery
+		attempts int
+		next     time.Time
+	}{
+		{"A", doorway.Pending, 0, t0.Add(time.Minute)}, // n2's to deliver: n1's attempt is logged, not counted
+		{"B", doorway.Delivered, 1, at},
+		{"C", doorway.Pending, 1, at.Add(time.Minute)},
+	} {
+		e, err := s.Event(ctx, ids[w.name])
+		must(t, err)
+		if e.Delivery != w.delivery || e.Attempts != w.attempts || !e.NextAttemptAt.Equal(w.next) {
+			t.Errorf("%s's event is %s after %d attempts, next at %v; want %s after %d, next at %v",
+				w.name, e.Delivery, e.Attempts, e.NextAttemptAt, w.delivery, w.attempts, w.next)
+		}
+	}
+
+	// With a Disabled outcome among them: C's event is no longer n1's.
+	d := attempt(ids["D"], app, doorway.Disabled, at.Add(time.Second), at.Add(time.Second))
+	d.StatusCode = 410
+	again := attempt(ids["C"], app, doorway.Delivered, at.Add(time.Second), at.Add(time.Second))
+	again.Number = 2
+	if lost := record(t, s, "n1", again, d); fmt.Sprint(lost) != fmt.Sprint([]string{ids["C"]}) {
+		t.Fatalf("lost = %v, want [%s]: its lease was released by the attempt before", lost, ids["C"])
+	}
+	if e, err := s.Event(ctx, ids["D"]); err != nil || e.Delivery != doorway.Disabled || e.Attempts != 1 {
+		t.Fatalf("D's event = %+v, %v; want disabled after one attempt", e, err)
+	}
+	if at, err := s.WebhookDisabled(ctx, app.ID, d.URL); err != nil || at.IsZero() {
+		t.Fatalf("the endpoint disabled at %v, %v; want it disabled", at, err)
+	}
+	log, err := s.Attempts(ctx, app.ID, 0, 10)
+	must(t, err)
+	byID := map[int64]doorway.Attempt{}
+	for _, l := range log {
+		byID[l.ID] = l
+	}
+	for _, x := range []*doorway.Attempt{a, b, c, again, d} {
+		l, ok := byID[x.ID]
+		if !ok || l.EventID != x.EventID || l.Outcome != x.Outcome || l.StatusCode != x.StatusCode || l.Dispatcher != "n1" {
+			t.Errorf("attempt %d at %s (%s) logged as %+v (found: %v)", x.ID, x.EventID, x.Outcome, l, ok)
+		}
+	}
+	if len(log) != 5 {
+		t.Fatalf("%d attempts logged, want 5: every attempt is logged, lost lease or not", len(log))
 	}
 }

@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"OutboxRetryAndLease", testOutboxRetryAndLease},
 		{"OutboxConcurrentClaims", testOutboxConcurrentClaims},
 		{"OutboxDisable", testOutboxDisable},
+		{"OutboxRecordTogether", testOutboxRecordTogether},
 		{"PermissionsChanged", testPermissionsChanged},
 		{"Sweep", testSweep},
 		{"RateLimits", testRateLimits},
