@@ -170,6 +170,21 @@ func stepsP99(b *result) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
+// worstStepP99 is the highest p99 of b's requests, each read apart: the
+// p99 of all of them together hid a request's tail (the decision's 1 %
+// slowest are a third of a percent of b's requests), and the target is
+// for every request an app or a browser makes.
+func worstStepP99(b *result) time.Duration {
+	if len(b.byStep) != len(installSteps) {
+		return pctOf(b.reqLat, 99)
+	}
+	var worst time.Duration
+	for _, l := range b.byStep {
+		worst = max(worst, pctOf(l, 99))
+	}
+	return worst
+}
+
 func pctOf(l []time.Duration, p float64) time.Duration {
 	r := result{lat: l}
 	return r.pct(p)
@@ -432,7 +447,7 @@ func (rep *report) targets() []string {
 		}
 		p99 := x.r.pct(99)
 		if x.r == b {
-			p99 = pctOf(b.reqLat, 99) // each of its requests, not the install
+			p99 = worstStepP99(b) // each of its requests, not the install
 		}
 		worst, ran = max(worst, p99), append(ran, x.name)
 	}
@@ -450,7 +465,7 @@ func (rep *report) targets() []string {
 	}
 	if ag := s.against; ag != nil && ag.install != nil && ag.install.floor != nil {
 		out = append(out, fmt.Sprintf("       (b beside -against, the same seconds: p99 %s%s, against %s%s)",
-			ms(pctOf(ag.install.reqLat, 99)), stepsP99(ag.install), ms(pctOf(ag.install.floor.reqLat, 99)), stepsP99(ag.install.floor)))
+			ms(worstStepP99(ag.install)), stepsP99(ag.install), ms(worstStepP99(ag.install.floor)), stepsP99(ag.install.floor)))
 	}
 	check(s.idleRSS < 40<<20, "idle RSS < 40 MB: %s", mb(s.idleRSS))
 	if peak, where := s.peakUnderLoad(); peak > 0 {
