@@ -564,6 +564,32 @@ func TestHeldBackEventGoesOut(t *testing.T) {
 	until(t, "app.setup_completed follows app.installed", func() bool { return len(rc.deliveries()) == 2 })
 }
 
+// TestHeldBackEventGoesOutAfterASlowRecord: the slot of a delivery is
+// free once its answer is read, before its record, so the claim that the
+// answer asks for can come before the record has let the installation's
+// next event go. The record asks again when it is written.
+func TestHeldBackEventGoesOutAfterASlowRecord(t *testing.T) {
+	s := manual(t)
+	slow := holdRecords(s, 4)
+	rc := newReceiver(t)
+	app := appWith(t, s, rc.URL+"/hooks", "")
+	background(t, s)
+	id := s.Installs(t, app.App.ID, 1, 0)[0].ID
+	until(t, "app.installed arrives", func() bool { return len(rc.deliveries()) == 1 })
+	if _, err := s.Store.CompleteSetup(context.Background(), id, "evt_heldback", s.Clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * s.Dispatcher.Recheck) // the claims the answer asked for have come, and found nothing due
+	if n := len(rc.deliveries()); n != 1 {
+		t.Fatalf("%d webhooks arrived while app.installed was being recorded, want 1", n)
+	}
+	close(slow.release)
+	until(t, "app.setup_completed follows app.installed's record", func() bool { return len(rc.deliveries()) == 2 })
+	if slow.waited.Load() {
+		t.Fatal("a record gave up waiting for the test")
+	}
+}
+
 // TestAttemptsFinishedTogetherAreRecordedTogether: the attempts that
 // finish while one is being recorded are recorded together, in one
 // RecordAttempts (on PostgreSQL one statement and one commit), and each is

@@ -240,6 +240,8 @@ func (d *Dispatcher) loop(ctx context.Context) {
 				go func() {
 					defer d.inflight.Done()
 					d.deliver(ctx, &e, func() { <-slots; d.finished(full) })
+					// Recorded now: the installation's next event may be due.
+					d.finished(false)
 				}()
 			}
 			if full {
