@@ -169,7 +169,8 @@ type Store interface {
 	// app. All in one transaction: a dispatcher records the deliveries
 	// that finish together at once. It returns the ids of the events whose
 	// lease was lost (their attempts are logged, not counted); an error
-	// records nothing. The attempts are of distinct events.
+	// records nothing. Of two attempts at one event, the second finds
+	// the lease released by the first.
 	RecordAttempts(ctx context.Context, owner string, attempts []*doorway.Attempt) (lost []string, err error)
 	// ReleaseEvents gives back owner's leases of ids without an attempt;
 	// the events are due again at due, or later if they were already.

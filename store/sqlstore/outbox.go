@@ -139,8 +139,15 @@ func (db *DB) RecordAttempts(ctx context.Context, owner string, as []*doorway.At
 	for _, a := range as {
 		a.Dispatcher = owner
 	}
-	disables := slices.ContainsFunc(as, func(a *doorway.Attempt) bool { return a.Outcome == doorway.Disabled })
-	if db.d.OneTrip && !disables {
+	// The one statement reads its answers back by event, so it takes
+	// attempts of distinct events; a Disabled outcome writes one more row.
+	events := make(map[string]bool, len(as))
+	oneTrip := db.d.OneTrip
+	for _, a := range as {
+		oneTrip = oneTrip && a.Outcome != doorway.Disabled && !events[a.EventID]
+		events[a.EventID] = true
+	}
+	if oneTrip {
 		return db.recordInOneTrip(ctx, owner, as)
 	}
 	var lost []string

@@ -406,4 +406,18 @@ func testOutboxRecordTogether(t *testing.T, s store.Store) {
 	if len(log) != 5 {
 		t.Fatalf("%d attempts logged, want 5: every attempt is logged, lost lease or not", len(log))
 	}
+
+	// Two attempts at one event: the first releases the lease.
+	first := attempt(ids["A"], app, doorway.Delivered, at.Add(2*time.Second), at.Add(2*time.Second))
+	second := attempt(ids["A"], app, doorway.Delivered, at.Add(2*time.Second), at.Add(2*time.Second))
+	second.Number = 2
+	if lost := record(t, s, "n2", first, second); fmt.Sprint(lost) != fmt.Sprint([]string{ids["A"]}) {
+		t.Fatalf("lost = %v, want [%s] once: the second attempt's", lost, ids["A"])
+	}
+	if e, err := s.Event(ctx, ids["A"]); err != nil || e.Delivery != doorway.Delivered || e.Attempts != 1 {
+		t.Fatalf("A's event = %+v, %v; want delivered after one counted attempt", e, err)
+	}
+	if first.ID == 0 || second.ID == 0 || first.ID == second.ID {
+		t.Fatalf("attempt ids %d and %d: want two distinct ones", first.ID, second.ID)
+	}
 }
