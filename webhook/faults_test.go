@@ -603,7 +603,7 @@ func TestAttemptsFinishedTogetherAreRecordedTogether(t *testing.T) {
 		if got.Add(1) == 6 {
 			// The other five finish while the first is held: a moment
 			// later they all wait to be recorded.
-			time.AfterFunc(500*time.Millisecond, func() { close(counted.release) })
+			time.AfterFunc(time.Second, func() { close(counted.release) })
 		}
 	})
 	app := appWith(t, s, rc.URL+"/hooks", "")
