@@ -317,6 +317,18 @@ type slowRecords struct {
 	sizes   []int // the attempts of each record
 }
 
+// onArrival answers every request at once and calls f as the nth
+// arrives; it returns the count of requests.
+func (rc *receiver) onArrival(n int32, f func()) *atomic.Int32 {
+	var got atomic.Int32
+	rc.set(func(w http.ResponseWriter, r *http.Request) {
+		if got.Add(1) == n {
+			f()
+		}
+	})
+	return &got
+}
+
 // holdRecords gives s's dispatcher perEndpoint requests an endpoint and a
 // store whose records wait for release.
 func holdRecords(s *testkit.Server, perEndpoint int) *slowRecords {
@@ -347,12 +359,7 @@ func TestEndpointSlotFreeWhileRecording(t *testing.T) {
 	s := manual(t)
 	slow := holdRecords(s, 1)
 	rc := newReceiver(t)
-	var got atomic.Int32
-	rc.set(func(w http.ResponseWriter, r *http.Request) {
-		if got.Add(1) == 2 {
-			close(slow.release) // both went out: let the records through
-		}
-	})
+	got := rc.onArrival(2, func() { close(slow.release) }) // both went out: let the records through
 	app := appWith(t, s, rc.URL+"/hooks", "")
 	install(t, s, app.App.ID, "first@example.com", "")
 	install(t, s, app.App.ID, "second@example.com", "")
@@ -598,14 +605,9 @@ func TestAttemptsFinishedTogetherAreRecordedTogether(t *testing.T) {
 	s := manual(t)
 	counted := holdRecords(s, 6)
 	rc := newReceiver(t)
-	var got atomic.Int32
-	rc.set(func(w http.ResponseWriter, r *http.Request) {
-		if got.Add(1) == 6 {
-			// The other five finish while the first is held: a moment
-			// later they all wait to be recorded.
-			time.AfterFunc(time.Second, func() { close(counted.release) })
-		}
-	})
+	// The other five finish while the first is held: a moment after the
+	// sixth arrives they all wait to be recorded.
+	rc.onArrival(6, func() { time.AfterFunc(time.Second, func() { close(counted.release) }) })
 	app := appWith(t, s, rc.URL+"/hooks", "")
 	var ids []string
 	for i := range 6 {
