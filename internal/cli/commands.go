@@ -128,7 +128,7 @@ more under load, and a bound on bursts of password hashing.`,
 func addServeFlags(cmd *cobra.Command, m *Main) {
 	cmd.Flags().StringVar(&m.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	cmd.Flags().StringVar(&m.Issuer, "issuer", "", "public base URL of this server, used in links and redirects (default http://<addr>)")
-	cmd.Flags().StringVar(&m.SQLiteSync, "sqlite-synchronous", "NORMAL", "NORMAL survives a process crash; FULL also survives power loss, at some write speed")
+	cmd.Flags().StringVar(&m.SQLiteSync, "sqlite-synchronous", "NORMAL", "NORMAL survives a process crash, and a power loss loses the last 50 ms or so of commits; FULL loses none, at some write speed")
 	cmd.Flags().BoolVar(&m.WebhookAllowPrivate, "webhook-allow-private", false,
 		"deliver webhooks to loopback and private addresses too (off: only public addresses, so an app cannot aim Doorway at your network)")
 	cmd.Flags().StringVar(&m.AdminToken, "admin-token", "", "bearer token for the admin JSON API at /admin/v1/ (unset: the API is off); prefer DOORWAY_ADMIN_TOKEN")

@@ -16,8 +16,10 @@
 //   - journal_mode=WAL: readers never block the writer, nor the writer them.
 //   - synchronous=NORMAL: in WAL mode a commit survives a crash of the
 //     process (the WAL is written before COMMIT returns); only a power loss
-//     or kernel crash can lose the last commits. Set DOORWAY_SQLITE_SYNC=FULL
-//     (Options.Synchronous) to fsync every commit too.
+//     or kernel crash can lose the last commits, those of the last 50 ms or
+//     so (the WAL's syncer fdatasyncs it walSyncEvery after a write,
+//     walsync.go). Set DOORWAY_SQLITE_SYNC=FULL (Options.Synchronous)
+//     to fsync every commit too.
 //   - busy_timeout=5000: the CLI and the server share the file; a short
 //     wait beats an error.
 //   - foreign_keys=1: SQLite leaves them off by default.
@@ -38,7 +40,10 @@
 //
 // Every connection's page cache is this package's (pagecache.go): SQLite's
 // policy, but a cached page costs its size, not twice it. The writer's
-// WAL file gathers a commit's frames into one write(2) (walwrite.go).
+// WAL file gathers a commit's frames into one write(2) (walwrite.go), and
+// is fdatasynced by a goroutine of its own shortly after it is written, so
+// that the checkpoint's fsync does not find a second of it dirty at once
+// (walsync.go).
 //
 // Statements are prepared once per connection (see sqlstore.Dialect):
 // SQLite otherwise parses the text on every run. Concurrent write

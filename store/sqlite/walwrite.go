@@ -57,6 +57,8 @@ type walFile struct {
 	n         int
 	next      int64 // where the last write ended; -1 if not known
 	commitEnd int64 // where the page of the last commit frame's header begins; -1 if none
+
+	syncer *walSyncer // from the first write (walsync.go)
 }
 
 var walFiles struct {
@@ -158,6 +160,8 @@ func (w *walFile) flush(tls *libc.TLS, file uintptr) int32 {
 	rc := call[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](w.orig.FxWrite)(tls, file, w.buf, int32(n), w.off)
 	if rc != lib.SQLITE_OK {
 		w.next = -1
+	} else {
+		w.written(file)
 	}
 	return rc
 }
@@ -190,6 +194,8 @@ func walWrite(tls *libc.TLS, file, p uintptr, amt int32, off int64) int32 {
 		rc := call[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](w.orig.FxWrite)(tls, file, p, amt, off)
 		if rc != lib.SQLITE_OK {
 			w.next = -1
+		} else {
+			w.written(file)
 		}
 		return rc
 	}
@@ -261,6 +267,7 @@ func walClose(tls *libc.TLS, file uintptr) int32 {
 	delete(walFiles.files, file)
 	walFiles.Unlock()
 	rc := w.flush(tls, file)
+	w.syncer.close()
 	if w.buf != 0 {
 		libc.Xfree(tls, w.buf)
 	}
