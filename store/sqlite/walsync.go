@@ -38,12 +38,13 @@ type walSyncer struct {
 }
 
 // written tells the file's syncer that its WAL was written, starting the
-// syncer at the first write.
+// syncer at the first write. With synchronous=FULL every commit syncs the
+// WAL itself, and there is no syncer.
 func (w *walFile) written(file uintptr) {
+	if !w.syncLater {
+		return
+	}
 	if w.syncer == nil {
-		if !canSync {
-			return
-		}
 		w.syncer = newWALSyncer(fileDescriptor(file))
 	}
 	select {
@@ -58,17 +59,14 @@ func newWALSyncer(fd int) *walSyncer {
 	s := &walSyncer{wrote: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
-		t := time.NewTimer(0)
-		<-t.C
 		for {
 			select {
 			case <-s.wrote:
 			case <-s.stop:
 				return
 			}
-			t.Reset(walSyncEvery)
 			select {
-			case <-t.C:
+			case <-time.After(walSyncEvery):
 			case <-s.stop:
 				return // SQLite syncs what it must as it closes
 			}

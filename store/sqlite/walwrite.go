@@ -58,7 +58,8 @@ type walFile struct {
 	next      int64 // where the last write ended; -1 if not known
 	commitEnd int64 // where the page of the last commit frame's header begins; -1 if none
 
-	syncer *walSyncer // from the first write (walsync.go)
+	syncLater bool       // the file's syncer syncs it after a write (walsync.go)
+	syncer    *walSyncer // from the first write, if syncLater
 }
 
 var walFiles struct {
@@ -75,8 +76,9 @@ func methodsAt(p uintptr) (m lib.Tsqlite3_io_methods) {
 }
 
 // gatherWALWrites gives the WAL file of the connection db these methods,
-// unless it has them already. out is 8 bytes of C memory.
-func gatherWALWrites(tls *libc.TLS, db, out uintptr) {
+// unless it has them already, and a syncer if syncLater (walsync.go). out
+// is 8 bytes of C memory.
+func gatherWALWrites(tls *libc.TLS, db, out uintptr, syncLater bool) {
 	if lib.Xsqlite3_file_control(tls, db, 0, lib.SQLITE_FCNTL_JOURNAL_POINTER, out) != lib.SQLITE_OK {
 		return
 	}
@@ -123,7 +125,7 @@ func gatherWALWrites(tls *libc.TLS, db, out uintptr) {
 	if walFiles.files == nil {
 		walFiles.files = map[uintptr]*walFile{}
 	}
-	walFiles.files[file] = &walFile{orig: orig, buf: buf, next: -1, commitEnd: -1}
+	walFiles.files[file] = &walFile{orig: orig, buf: buf, next: -1, commitEnd: -1, syncLater: syncLater && canSync}
 	libc.AtomicStorePUintptr(file, ours)
 }
 

@@ -32,9 +32,10 @@ import (
 // connection is opened NOMUTEX and ignores contexts: a write it has begun
 // runs to its end, as group commit already made database/sql's do.
 type writer struct {
-	c    rawConn
-	wal  bool // the database is in WAL mode: its WAL writes are gathered (walwrite.go)
-	once onceWriter
+	c         rawConn
+	wal       bool // the database is in WAL mode: its WAL writes are gathered (walwrite.go)
+	syncLater bool // commits do not fsync the WAL (synchronous=NORMAL): its syncer does, shortly after (walsync.go)
+	once      onceWriter
 }
 
 // writerSetup is how the writer's connection is set up, besides WAL mode
@@ -61,6 +62,7 @@ func openWriter(path, sync string) (*writer, error) {
 		return nil, fmt.Errorf("open sqlite database %s for writing: %w", path, err)
 	}
 	w.wal = mode == "wal"
+	w.syncLater = sync == "NORMAL"
 	return w, nil
 }
 
@@ -74,7 +76,7 @@ func (w *writer) Begin() error {
 	if w.wal {
 		// The WAL is open now; SQLite may have opened another since the
 		// last transaction.
-		gatherWALWrites(w.c.tls, w.c.db, w.c.out)
+		gatherWALWrites(w.c.tls, w.c.db, w.c.out, w.syncLater)
 	}
 	return nil
 }
