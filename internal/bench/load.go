@@ -59,6 +59,9 @@ type result struct {
 	// floor is the floor measured in slices alternating with this
 	// scenario (drivePaired); nil when it was not.
 	floor *result
+	// pairs is, for each pair of slices (drivePaired), this scenario's
+	// rate of requests over the floor's in the slice beside it.
+	pairs []float64
 }
 
 // add merges o, measured over another stretch of time, into r.
@@ -91,6 +94,17 @@ func addSteps(dst, src [][]time.Duration) [][]time.Duration {
 		dst[j] = append(dst[j], l...)
 	}
 	return dst
+}
+
+// spread is the lowest and the highest of r's pairs; ok is false with
+// fewer than two. r's ratio pools its pairs, and the spread is how much
+// one second of this machine moves a pair: a ratio a few per cent from
+// its target's line is on it.
+func (r *result) spread() (lo, hi float64, ok bool) {
+	if len(r.pairs) < 2 {
+		return 0, 0, false
+	}
+	return slices.Min(r.pairs), slices.Max(r.pairs), true
 }
 
 // ratio is r's rate of requests over its paired floor's, 0 without one.
@@ -207,9 +221,10 @@ func drivePairedWith(ctx context.Context, label, other string, between func(), c
 		// floor, …): a slice can leave work behind that the one after it
 		// pays for (a checkpoint, a collection), and a machine whose speed
 		// drifts through the pair gives both the same share of it.
+		var mine, theirs *result
 		sides := []func(){
-			func() { fl.add(measure(ctx, c, conns, w, sl, floorOp, floorCPU, show("floor"))) },
-			func() { res.add(measure(ctx, c, conns, w, sl, op, cpu, show("scenario"))) },
+			func() { theirs = measure(ctx, c, conns, w, sl, floorOp, floorCPU, show("floor")); fl.add(theirs) },
+			func() { mine = measure(ctx, c, conns, w, sl, op, cpu, show("scenario")); res.add(mine) },
 		}
 		if i%2 == 1 {
 			sides[0], sides[1] = sides[1], sides[0]
@@ -219,6 +234,9 @@ func drivePairedWith(ctx context.Context, label, other string, between func(), c
 				between()
 			}
 			side()
+		}
+		if t := theirs.reqRate(); t > 0 {
+			res.pairs = append(res.pairs, mine.reqRate()/t)
 		}
 		if ctx.Err() != nil {
 			break

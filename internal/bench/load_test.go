@@ -19,7 +19,8 @@ func TestPairedSlicesTakeTurnsAtGoingFirst(t *testing.T) {
 		order []string
 	)
 	side := func(name string) func(*worker) error {
-		return func(*worker) error {
+		return func(w *worker) error {
+			w.reqs++ // as one request would
 			mu.Lock()
 			if len(order) == 0 || order[len(order)-1] != name {
 				order = append(order, name)
@@ -36,5 +37,13 @@ func TestPairedSlicesTakeTurnsAtGoingFirst(t *testing.T) {
 	}
 	if res.ops == 0 || res.floor == nil || res.floor.ops == 0 {
 		t.Errorf("ops: scenario %d, yardstick %v; want both measured", res.ops, res.floor)
+	}
+	if len(res.pairs) != 2 {
+		t.Errorf("pairs = %v, want the ratio of each of the two pairs of slices", res.pairs)
+	}
+	for _, p := range res.pairs {
+		if p < 0.5 || p > 2 {
+			t.Errorf("pairs = %v: two sides doing the same work should read near 1", res.pairs)
+		}
 	}
 }

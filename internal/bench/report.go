@@ -146,6 +146,25 @@ func cpuChange(g, first *result) string {
 	return fmt.Sprintf("%+.0f%%", (float64(g.cpuPerOp())/float64(first.cpuPerOp())-1)*100)
 }
 
+// slicesSaid is r's spread as the targets say it; "" when it has none.
+func slicesSaid(r *result, digits int) string {
+	lo, hi, ok := r.spread()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (its one-second slices beside the floor: %.*f to %.*f)", digits, lo, digits, hi)
+}
+
+// pairsOf is r's spread, the lowest and highest of its pairs of slices,
+// with digits decimals, in parentheses; "" when it has none.
+func pairsOf(r *result, digits int) string {
+	lo, hi, ok := r.spread()
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" (%.*f–%.*f)", digits, lo, digits, hi)
+}
+
 func paren(s string) string {
 	if s == "" {
 		return ""
@@ -206,7 +225,7 @@ func (rep *report) rows() [][]string {
 			x = ratio(r.reqRate())
 		}
 		if r.floor != nil {
-			x = fmt.Sprintf("%.2f of %s", r.ratio(), thousands(r.floor.reqRate()))
+			x = fmt.Sprintf("%.2f of %s", r.ratio(), thousands(r.floor.reqRate())) + pairsOf(r, 2)
 		}
 		cpu := us(r.cpuPerOp())
 		if db := r.dbCPUPerOp(); db > 0 {
@@ -236,7 +255,7 @@ func (rep *report) rows() [][]string {
 					continue
 				}
 				row := load(name(x.name), x.unit, x.r, false)
-				row[2] = fmt.Sprintf("%.*f of %s", digits, x.r.ratio(), thousands(x.r.floor.rate()))
+				row[2] = fmt.Sprintf("%.*f of %s", digits, x.r.ratio(), thousands(x.r.floor.rate())) + pairsOf(x.r, digits)
 				row[6] += fmt.Sprintf(" (%s; %s: %s)", cpuChange(x.r, x.r.floor), twin, us(x.r.floor.cpuPerOp()))
 				add(row)
 			}
@@ -423,7 +442,7 @@ func (rep *report) targets() []string {
 	if a != nil {
 		// Three decimals where a target is a ratio: 0.496 is a miss, and
 		// "0.50" would not say so.
-		check(toFloor(a, fl) >= 0.5, "sqlite a ≥ 0.5× floor: %.3f×", toFloor(a, fl))
+		check(toFloor(a, fl) >= 0.5, "sqlite a ≥ 0.5× floor: %.3f×%s", toFloor(a, fl), slicesSaid(a, 3))
 		if sf := rep.floorSign; sf != nil && sf.reqRate() > 0 {
 			sign := toFloor(sf, fl)
 			out = append(out, fmt.Sprintf("       (a is %.2f× of the signing floor, which is %.2f× of the floor: the signature every token carries)",
@@ -431,7 +450,7 @@ func (rep *report) targets() []string {
 		}
 	}
 	if d != nil {
-		check(toFloor(d, fl) >= 0.4, "sqlite d ≥ 0.4× floor: %.3f×", toFloor(d, fl))
+		check(toFloor(d, fl) >= 0.4, "sqlite d ≥ 0.4× floor: %.3f×%s", toFloor(d, fl), slicesSaid(d, 3))
 	}
 	if b != nil {
 		check(b.rate() >= 1500, "sqlite b ≥ 1,500 installs/s: %s", thousands(b.rate()))
@@ -487,8 +506,12 @@ func (rep *report) targets() []string {
 				return d, fmt.Sprintf("%s %+.1f%% (server CPU per op %s)", name, -100*d, cpuChange(g, first))
 			}
 			same := 1 - beside.ratio()
-			return same, fmt.Sprintf("%s %+.1f%% beside %s at %s in the same seconds (server CPU per op %s; %s: %+.1f%%)",
-				name, -100*same, name, small, cpuChange(beside, beside.floor), apart, -100*d)
+			sp := ""
+			if lo, hi, ok := beside.spread(); ok {
+				sp = fmt.Sprintf("its slices %+.1f%% to %+.1f%%; ", 100*(lo-1), 100*(hi-1))
+			}
+			return same, fmt.Sprintf("%s %+.1f%% beside %s at %s in the same seconds (%sserver CPU per op %s; %s: %+.1f%%)",
+				name, -100*same, name, small, sp, cpuChange(beside, beside.floor), apart, -100*d)
 		}
 		var ba, bb *result
 		if bs := s.beside; bs != nil {

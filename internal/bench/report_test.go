@@ -221,3 +221,38 @@ func TestAgainstRowsCompareTheSameSeconds(t *testing.T) {
 		t.Errorf("no line %q in:\n%s", want, strings.Join(rep.targets(), "\n"))
 	}
 }
+
+// TestTargetsSayHowFarTheSlicesRead: a ratio pooled from pairs of
+// one-second slices comes with the lowest and highest of its pairs, in
+// its row and in its target's line, so that a figure near its line reads
+// as on it.
+func TestTargetsSayHowFarTheSlicesRead(t *testing.T) {
+	fl := rate(30_000, 25*time.Microsecond)
+	a := beside(rate(15_600, 80*time.Microsecond), rate(30_000, 25*time.Microsecond))
+	a.pairs = []float64{0.55, 0.48, 0.53}
+	g := beside(rate(9_000, 90*time.Microsecond), rate(10_000, 80*time.Microsecond))
+	g.pairs = []float64{0.84, 0.97, 0.91}
+	rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite",
+		first: &round{installations: 10_000, token: a, install: rate(2_000, 600*time.Microsecond)},
+		grown: &round{installations: 1_000_000, token: beside(rate(15_000, 95*time.Microsecond), fl), install: rate(2_000, 600*time.Microsecond)},
+		beside: &round{installations: 1_000_000, token: g}}}}
+	lines := strings.Join(rep.targets(), "\n")
+	for _, want := range []string{
+		"sqlite a ≥ 0.5× floor: 0.520× (its one-second slices beside the floor: 0.480 to 0.550)",
+		"a -10.0% beside a at 10,000 in the same seconds (its slices -16.0% to -3.0%; ",
+	} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("targets do not say %q:\n%s", want, lines)
+		}
+	}
+	var rows []string
+	for _, r := range rep.rows() {
+		rows = append(rows, strings.Join(r, " | "))
+	}
+	table := strings.Join(rows, "\n")
+	for _, want := range []string{"0.52 of 30,000 (0.48–0.55)", "0.90 of 10,000 (0.84–0.97)"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("the table does not say %q:\n%s", want, table)
+		}
+	}
+}
