@@ -233,8 +233,8 @@ func TestTargetsSayHowFarTheSlicesRead(t *testing.T) {
 	g := beside(rate(9_000, 90*time.Microsecond), rate(10_000, 80*time.Microsecond))
 	g.pairs = []float64{0.84, 0.97, 0.91}
 	rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite",
-		first: &round{installations: 10_000, token: a, install: rate(2_000, 600*time.Microsecond)},
-		grown: &round{installations: 1_000_000, token: beside(rate(15_000, 95*time.Microsecond), fl), install: rate(2_000, 600*time.Microsecond)},
+		first:  &round{installations: 10_000, token: a, install: rate(2_000, 600*time.Microsecond)},
+		grown:  &round{installations: 1_000_000, token: beside(rate(15_000, 95*time.Microsecond), fl), install: rate(2_000, 600*time.Microsecond)},
 		beside: &round{installations: 1_000_000, token: g}}}}
 	lines := strings.Join(rep.targets(), "\n")
 	for _, want := range []string{
