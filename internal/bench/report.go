@@ -146,24 +146,19 @@ func cpuChange(g, first *result) string {
 	return fmt.Sprintf("%+.0f%%", (float64(g.cpuPerOp())/float64(first.cpuPerOp())-1)*100)
 }
 
-// slicesSaid is r's spread as the targets say it; "" when it has none.
-func slicesSaid(r *result, digits int) string {
+// pairsOf is r's spread, the lowest and highest of its pairs of slices,
+// with digits decimals, in parentheses after what (say which slices);
+// "" when it has none.
+func pairsOf(r *result, digits int, what string) string {
 	lo, hi, ok := r.spread()
 	if !ok {
 		return ""
 	}
-	return fmt.Sprintf(" (its one-second slices beside the floor: %.*f to %.*f)", digits, lo, digits, hi)
+	return fmt.Sprintf(" (%s%.*f–%.*f)", what, digits, lo, digits, hi)
 }
 
-// pairsOf is r's spread, the lowest and highest of its pairs of slices,
-// with digits decimals, in parentheses; "" when it has none.
-func pairsOf(r *result, digits int) string {
-	lo, hi, ok := r.spread()
-	if !ok {
-		return ""
-	}
-	return fmt.Sprintf(" (%.*f–%.*f)", digits, lo, digits, hi)
-}
+// beside1s names the pairs in a target's line.
+const beside1s = "its one-second slices beside the floor: "
 
 func paren(s string) string {
 	if s == "" {
@@ -225,7 +220,7 @@ func (rep *report) rows() [][]string {
 			x = ratio(r.reqRate())
 		}
 		if r.floor != nil {
-			x = fmt.Sprintf("%.2f of %s", r.ratio(), thousands(r.floor.reqRate())) + pairsOf(r, 2)
+			x = fmt.Sprintf("%.2f of %s", r.ratio(), thousands(r.floor.reqRate())) + pairsOf(r, 2, "")
 		}
 		cpu := us(r.cpuPerOp())
 		if db := r.dbCPUPerOp(); db > 0 {
@@ -255,7 +250,7 @@ func (rep *report) rows() [][]string {
 					continue
 				}
 				row := load(name(x.name), x.unit, x.r, false)
-				row[2] = fmt.Sprintf("%.*f of %s", digits, x.r.ratio(), thousands(x.r.floor.rate())) + pairsOf(x.r, digits)
+				row[2] = fmt.Sprintf("%.*f of %s", digits, x.r.ratio(), thousands(x.r.floor.rate())) + pairsOf(x.r, digits, "")
 				row[6] += fmt.Sprintf(" (%s; %s: %s)", cpuChange(x.r, x.r.floor), twin, us(x.r.floor.cpuPerOp()))
 				add(row)
 			}
@@ -442,7 +437,7 @@ func (rep *report) targets() []string {
 	if a != nil {
 		// Three decimals where a target is a ratio: 0.496 is a miss, and
 		// "0.50" would not say so.
-		check(toFloor(a, fl) >= 0.5, "sqlite a ≥ 0.5× floor: %.3f×%s", toFloor(a, fl), slicesSaid(a, 3))
+		check(toFloor(a, fl) >= 0.5, "sqlite a ≥ 0.5× floor: %.3f×%s", toFloor(a, fl), pairsOf(a, 3, beside1s))
 		if sf := rep.floorSign; sf != nil && sf.reqRate() > 0 {
 			sign := toFloor(sf, fl)
 			out = append(out, fmt.Sprintf("       (a is %.2f× of the signing floor, which is %.2f× of the floor: the signature every token carries)",
@@ -450,7 +445,7 @@ func (rep *report) targets() []string {
 		}
 	}
 	if d != nil {
-		check(toFloor(d, fl) >= 0.4, "sqlite d ≥ 0.4× floor: %.3f×%s", toFloor(d, fl), slicesSaid(d, 3))
+		check(toFloor(d, fl) >= 0.4, "sqlite d ≥ 0.4× floor: %.3f×%s", toFloor(d, fl), pairsOf(d, 3, beside1s))
 	}
 	if b != nil {
 		check(b.rate() >= 1500, "sqlite b ≥ 1,500 installs/s: %s", thousands(b.rate()))

@@ -238,7 +238,7 @@ func TestTargetsSayHowFarTheSlicesRead(t *testing.T) {
 		beside: &round{installations: 1_000_000, token: g}}}}
 	lines := strings.Join(rep.targets(), "\n")
 	for _, want := range []string{
-		"sqlite a ≥ 0.5× floor: 0.520× (its one-second slices beside the floor: 0.480 to 0.550)",
+		"sqlite a ≥ 0.5× floor: 0.520× (its one-second slices beside the floor: 0.480–0.550)",
 		"a -10.0% beside a at 10,000 in the same seconds (its slices -16.0% to -3.0%; ",
 	} {
 		if !strings.Contains(lines, want) {
