@@ -62,6 +62,13 @@ type result struct {
 	// pairs is, for each pair of slices (drivePaired), this scenario's
 	// rate of requests over the floor's in the slice beside it.
 	pairs []float64
+	// began is when the measured seconds began (of the first slice, for a
+	// result added up from several).
+	began time.Time
+	// inServer is, for each of an install's requests, what the server's
+	// request log says it took on each in the measured seconds, sorted
+	// (b; nil when not read).
+	inServer [][]time.Duration
 }
 
 // add merges o, measured over another stretch of time, into r.
@@ -71,6 +78,9 @@ func (r *result) add(o *result) {
 	r.errs += o.errs
 	if r.firstErr == "" {
 		r.firstErr = o.firstErr
+	}
+	if r.began.IsZero() {
+		r.began = o.began
 	}
 	r.elapsed += o.elapsed
 	r.cpu += o.cpu
@@ -310,6 +320,7 @@ func measure(ctx context.Context, c *client, conns int, warmup, d time.Duration,
 	measuring.Store(true)
 	cpuBefore, dbBefore := cpu()
 	began := time.Now()
+	res.began = began
 	ticker := time.NewTicker(time.Second)
 	deadline := time.After(d)
 loop:

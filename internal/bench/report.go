@@ -184,6 +184,28 @@ func stepsP99(b *result) string {
 	return " (" + strings.Join(parts, ", ") + ")"
 }
 
+// serverStepsP99 says the p99 of what the server took on each of b's
+// requests, by its request log.
+func serverStepsP99(b *result) string {
+	parts := make([]string, len(b.inServer))
+	for i, l := range b.inServer {
+		parts[i] = installSteps[i] + " " + ms(pctOf(l, 99))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// loggedInstalls is how many installs b's lines in the request log
+// cover: the fewest of any of its requests.
+func loggedInstalls(b *result) int {
+	n := -1
+	for _, l := range b.inServer {
+		if n < 0 || len(l) < n {
+			n = len(l)
+		}
+	}
+	return max(n, 0)
+}
+
 // worstStepP99 is the highest p99 of b's requests, each read apart: the
 // p99 of all of them together hid a request's tail (the decision's 1 %
 // slowest are a third of a percent of b's requests), and the target is
@@ -476,6 +498,10 @@ func (rep *report) targets() []string {
 			steps = stepsP99(b)
 		}
 		check(worst < 20*time.Millisecond, "sqlite p99 < 20 ms per request, %s at %d connections: worst %s%s", which, rep.o.conns, ms(worst), steps)
+		if b != nil && b.inServer != nil {
+			out = append(out, fmt.Sprintf("       (b in the server's handlers, by its request log's lines of b's seconds (%s installs): %s; the rest was spent outside them, in the queues for a core and in the client)",
+				thousands(float64(loggedInstalls(b))), serverStepsP99(b)))
+		}
 	}
 	if ag := s.against; ag != nil && ag.install != nil && ag.install.floor != nil {
 		out = append(out, fmt.Sprintf("       (b beside -against, the same seconds: p99 %s%s, against %s%s)",
@@ -543,6 +569,14 @@ func (rep *report) failures() []string {
 			}
 			bad(s.name+" a", r.token)
 			bad(s.name+" b", r.install)
+			if in := r.install; in != nil && in.inServer != nil && in.ops > 0 {
+				for i, l := range in.inServer {
+					if len(l) == 0 {
+						out = append(out, fmt.Sprintf("%s b: the server's request log has no line for %s in b's seconds; "+
+							"has its format changed? (internal/bench/serverlog.go reads it)", s.name, installSteps[i]))
+					}
+				}
+			}
 			if r.undelivered > 0 {
 				out = append(out, fmt.Sprintf("%s b: %d installs' webhooks did not arrive within 30 s", s.name, r.undelivered))
 			}

@@ -256,3 +256,28 @@ func TestTargetsSayHowFarTheSlicesRead(t *testing.T) {
 		}
 	}
 }
+
+// TestP99LineSaysWhatTheServerTook: under b's p99 target, the p99 of what
+// the server's request log says it took on each of b's requests; and a
+// log with no line for one of them fails the run, naming it (its format
+// has changed, or the log is not the server's).
+func TestP99LineSaysWhatTheServerTook(t *testing.T) {
+	fl := rate(30_000, 25*time.Microsecond)
+	b := rate(2_000, 600*time.Microsecond)
+	b.byStep = [][]time.Duration{{5 * time.Millisecond}, {30 * time.Millisecond}, {25 * time.Millisecond}}
+	b.inServer = [][]time.Duration{{time.Millisecond, 2 * time.Millisecond}, {12 * time.Millisecond, 14 * time.Millisecond}, {9 * time.Millisecond, 11 * time.Millisecond}}
+	rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite", first: &round{installations: 10_000, install: b}}}}
+	lines := strings.Join(rep.targets(), "\n")
+	want := "(b in the server's handlers, by its request log's lines of b's seconds (2 installs): the consent page 2.00 ms, the decision 14.0 ms, the code exchange 11.0 ms;"
+	if !strings.Contains(lines, want) {
+		t.Errorf("targets do not say %q:\n%s", want, lines)
+	}
+	if f := rep.failures(); len(f) != 0 {
+		t.Errorf("failures with every request in the log: %v", f)
+	}
+	b.inServer[1] = nil
+	f := strings.Join(rep.failures(), "\n")
+	if !strings.Contains(f, "sqlite b: the server's request log has no line for the decision in b's seconds") {
+		t.Errorf("failures = %q, want one naming the decision", f)
+	}
+}

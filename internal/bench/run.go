@@ -209,11 +209,19 @@ func (b *bench) store(ctx context.Context, st string) error {
 			}
 		}
 		if o.runs("b") {
+			var logged int64 // the request log's size as b begins
+			if fi, err := os.Stat(logPath); err == nil {
+				logged = fi.Size()
+			}
 			if r.install, err = b.scenario(ctx, srv, st+g+" b full install", "b", sc.install); err != nil {
 				return r, err
 			}
 			r.owed = b.rc.pending()
-			r.lags, r.undelivered = b.waitLags()
+			r.lags, r.undelivered = b.waitLags() // the log's lines of b are written by now (every 100 ms)
+			in := r.install
+			if in.inServer, err = installStepsInLog(logPath, logged, in.began, in.began.Add(in.elapsed)); err != nil {
+				return r, fmt.Errorf("b: the server's request log: %w", err)
+			}
 		}
 		return r, nil
 	}
