@@ -69,6 +69,9 @@ type result struct {
 	// request log says it took on each in the measured seconds, sorted
 	// (b; nil when not read).
 	inServer [][]time.Duration
+	// offered is the rate operations arrived at (drivePaced), 0 for a
+	// closed loop.
+	offered float64
 }
 
 // add merges o, measured over another stretch of time, into r.
@@ -391,4 +394,119 @@ func (p *progress) done(summary string) {
 // note prints a progress message of the harness itself.
 func note(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...)
+}
+
+// drivePaced runs op at a steady rate of arrivals, rate a second, for
+// warmup plus d, on conns goroutines (the same connections as drive), and
+// counts every operation that arrived in the measured seconds, however
+// long after them it ends.
+//
+// Why: drive's closed loop starts an operation only when one ends, so its
+// latencies measure the queue its own connections keep full (a closed
+// loop's mean is conns over the rate, whatever the server) and leave out
+// the wait of the operations a slow answer kept from starting. Here an
+// operation arrives on time whether or not the ones before have ended, as
+// people's installs do, and its latency runs from its arrival: the first
+// request of each counts the wait for a free connection (steps[0]), the
+// requests after it run as soon as the one before is answered, as the
+// person's browser follows them.
+func drivePaced(ctx context.Context, label string, c *client, conns int, rate float64, warmup, d time.Duration, op func(*worker) error) *result {
+	if rate <= 0 {
+		return &result{elapsed: d, firstErr: fmt.Sprintf("%s: no rate to pace at", label)}
+	}
+	p := newProgress(label)
+	every := time.Duration(float64(time.Second) / rate)
+	start := time.Now().Add(10 * time.Millisecond)
+	measured := start.Add(warmup)
+	end := measured.Add(d)
+	arrivals := make(chan time.Time, int(rate*(warmup+d).Seconds())+1)
+	var arrived atomic.Int64 // in the measured seconds
+	go func() {
+		defer close(arrivals)
+		for at := start; at.Before(end); at = at.Add(every) {
+			if wait := time.Until(at); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+					return
+				}
+			}
+			if !at.Before(measured) {
+				arrived.Add(1)
+			}
+			arrivals <- at
+		}
+	}()
+	var (
+		mu   sync.Mutex
+		res  = &result{began: measured, elapsed: d}
+		wg   sync.WaitGroup
+		done atomic.Int64
+	)
+	for i := range conns {
+		wg.Go(func() {
+			w := &worker{id: i, c: c, rand: newRand(i)}
+			for at := range arrivals {
+				if ctx.Err() != nil {
+					return
+				}
+				w.reqs, w.lat = 0, w.lat[:0]
+				waited := time.Since(at)
+				err := op(w)
+				took := time.Since(at)
+				if at.Before(measured) {
+					continue
+				}
+				done.Add(1)
+				mu.Lock()
+				res.reqs += w.reqs
+				if err != nil {
+					res.errs++
+					if res.firstErr == "" {
+						res.firstErr = err.Error()
+					}
+				} else {
+					res.ops++
+					res.lat = append(res.lat, took)
+					if len(w.lat) > 0 {
+						w.lat[0] += waited // for a free connection
+					}
+					res.reqLat = append(res.reqLat, w.lat...)
+					for j, l := range w.lat {
+						if j == len(res.byStep) {
+							res.byStep = append(res.byStep, nil)
+						}
+						res.byStep[j] = append(res.byStep[j], l)
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	ticker := time.NewTicker(time.Second)
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+wait:
+	for {
+		select {
+		case <-finished:
+			break wait
+		case <-ticker.C:
+			p.show(func() string {
+				if time.Now().Before(measured) {
+					return "warming up"
+				}
+				return fmt.Sprintf("%d of the %d arrived so far done", done.Load(), arrived.Load())
+			})
+		}
+	}
+	ticker.Stop()
+	slices.Sort(res.lat)
+	slices.Sort(res.reqLat)
+	for _, l := range res.byStep {
+		slices.Sort(l)
+	}
+	res.offered = rate
+	p.done(fmt.Sprintf("%s done of %s arrived in %s, p99 %s, errors %d", thousands(float64(res.ops)), thousands(float64(arrived.Load())), d, ms(res.pct(99)), res.errs))
+	return res
 }

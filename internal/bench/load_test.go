@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -45,5 +48,70 @@ func TestPairedSlicesTakeTurnsAtGoingFirst(t *testing.T) {
 		if p < 0.5 || p > 2 {
 			t.Errorf("pairs = %v: two sides doing the same work should read near 1", res.pairs)
 		}
+	}
+}
+
+// TestPacedLatencyRunsFromArrival: paced operations arrive on time whether
+// or not a connection is free, and each one's latency, and its first
+// request's, counts the wait. A server that answers one request at a time
+// in 10 ms (100 a second) gets 200 arrivals a second for half a second on
+// 4 connections: a closed loop would read about 40 ms for every request,
+// while the hundredth arrival waits about half a second for its turn.
+func TestPacedLatencyRunsFromArrival(t *testing.T) {
+	var one sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		one.Lock()
+		time.Sleep(10 * time.Millisecond)
+		one.Unlock()
+	}))
+	defer srv.Close()
+	c := newClient(clientStd, 4)
+	defer c.closeIdle()
+	get := func(w *worker) error {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+		_, _, err := w.do(req, http.StatusOK)
+		return err
+	}
+	res := drivePaced(context.Background(), "paced", c, 4, 200, 0, 500*time.Millisecond, get)
+	if res.errs != 0 {
+		t.Fatalf("errors: %d, the first %s", res.errs, res.firstErr)
+	}
+	if res.ops < 99 || res.ops > 101 {
+		t.Errorf("ops = %d, want the 100 that arrived in half a second at 200 a second, every one of them", res.ops)
+	}
+	if p := res.pct(99); p < 300*time.Millisecond {
+		t.Errorf("p99 = %s, want the queue's wait counted (the last arrivals wait about 500 ms)", p)
+	}
+	if len(res.byStep) != 1 {
+		t.Fatalf("%d steps, want the one request of each operation", len(res.byStep))
+	}
+	if p := pctOf(res.byStep[0], 99); p < 300*time.Millisecond {
+		t.Errorf("the first request's p99 = %s, want the wait for a connection in it", p)
+	}
+}
+
+// TestPacedArrivalsKeepTheirRate: below the server's capacity the paced
+// operations run at the rate asked for, not as fast as the connections
+// allow, and those that arrived during the warm-up are not counted.
+func TestPacedArrivalsKeepTheirRate(t *testing.T) {
+	var n atomic.Int64
+	op := func(w *worker) error {
+		w.reqs++
+		n.Add(1)
+		time.Sleep(time.Millisecond)
+		return nil
+	}
+	res := drivePaced(context.Background(), "paced", nil, 4, 50, 200*time.Millisecond, time.Second, op)
+	if res.ops < 49 || res.ops > 51 {
+		t.Errorf("ops = %d, want the 50 that arrived in the measured second at 50 a second", res.ops)
+	}
+	if all := n.Load(); all < 59 || all > 61 {
+		t.Errorf("%d operations ran, want 60: 10 in the warm-up (not counted), 50 after", all)
+	}
+	if r := res.rate(); r < 49 || r > 51 {
+		t.Errorf("rate = %.1f/s, want 50", r)
+	}
+	if res.offered != 50 {
+		t.Errorf("offered = %v, want 50", res.offered)
 	}
 }

@@ -24,6 +24,13 @@
 // growth: a million installations against ten thousand, in the same
 // seconds.
 //
+// A closed loop's latencies are its own queue's: each connection sends
+// its next request when the last is answered, so the mean is the
+// connections over the rate, whatever the server. So after SQLite's b,
+// b runs again open loop (-paced): its installs arrive at a steady rate,
+// half of b's by default, whether or not a connection is free, and each
+// latency runs from the install's arrival, as a person's wait does.
+//
 //	go run ./internal/bench             # the full run, 4 to 5 minutes
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
 //	go run ./internal/bench -quick      # about 30 s: does everything run?
@@ -57,12 +64,13 @@ type options struct {
 	grow             int // installations in the growth round (0: none)
 	backlog          int // webhook events queued for the drain
 	growStores       []string
-	profile          string // directory for pprof files, "" for none
-	markdown         string // file for the Markdown table, "" for none
-	keep             bool   // keep the work directory (databases, server logs)
-	client           string // clientStd or clientMinimal
-	bin              string // a doorway binary to drive, "" to build one from this tree
-	against          string // a second doorway binary, driven in slices alternating with the first ("": none)
+	profile          string  // directory for pprof files, "" for none
+	markdown         string  // file for the Markdown table, "" for none
+	keep             bool    // keep the work directory (databases, server logs)
+	client           string  // clientStd or clientMinimal
+	bin              string  // a doorway binary to drive, "" to build one from this tree
+	against          string  // a second doorway binary, driven in slices alternating with the first ("": none)
+	paced            float64 // b again at this share of its rate, its installs arriving at a steady pace (0: not)
 }
 
 func main() {
@@ -89,6 +97,7 @@ func main() {
 	flag.StringVar(&o.client, "client", clientStd, "the HTTP client that drives every server, the floor's too: "+clientStd+
 		" (net/http's Transport, as an app's backend calls Doorway; the targets were set with it) or "+clientMinimal+
 		" (one goroutine a connection, writing the request and reading the answer itself: less of the client's own CPU in every figure; BENCHMARKS.md)")
+	flag.Float64Var(&o.paced, "paced", 0.5, "after SQLite's b, run b again with its installs arriving at a steady pace, this share of b's rate, each latency counted from the install's arrival, not from when a connection was free (0 skips it)")
 	flag.StringVar(&o.bin, "bin", "", "drive this doorway binary instead of building one from this tree")
 	flag.StringVar(&o.against, "against", "", "after the first round, also drive this doorway binary, on a copy of the database, in slices alternating with the one measured (a and b): two builds compared in the same seconds, an A/B of a change (e.g. -against /tmp/old -scenarios ab -stores sqlite)")
 	flag.Usage = func() {
@@ -210,6 +219,8 @@ func (o options) check() error {
 		return fmt.Errorf("-fleet %d: use 1 to -tenants (%d); the fleet is one app in each tenant", o.fleet, o.tenants)
 	case o.grow != 0 && o.grow <= o.fleet:
 		return fmt.Errorf("-grow %d must exceed -fleet %d (or be 0 to skip the growth round)", o.grow, o.fleet)
+	case o.paced < 0 || o.paced >= 1:
+		return fmt.Errorf("-paced %g: use a share of b's rate below 1 (0.5 is half), or 0 to skip it; at b's whole rate or above its installs would queue without end", o.paced)
 	case o.backlog < 1 || o.backlog > o.tenants:
 		return fmt.Errorf("-backlog %d: use 1 to -tenants (%d)", o.backlog, o.tenants)
 	}

@@ -60,7 +60,7 @@ func TestInterruptPrintsNoTable(t *testing.T) {
 	}
 }
 
-// TestOptionsNameWhatToFix: a bad -client, -bin or -against is refused
+// TestOptionsNameWhatToFix: a bad -client, -bin, -against or -paced is refused
 // before anything runs, naming the flag and what to do.
 func TestOptionsNameWhatToFix(t *testing.T) {
 	exe, err := os.Executable()
@@ -80,6 +80,9 @@ func TestOptionsNameWhatToFix(t *testing.T) {
 		{"-bin a directory", func(o *options) { o.bin = t.TempDir() }, "not an executable file"},
 		{"-against a build", func(o *options) { o.against = exe }, ""},
 		{"-against that is not there", func(o *options) { o.against = "/nonexistent/old" }, "-against /nonexistent/old: not an executable file"},
+		{"-paced half", func(o *options) { o.paced = 0.5 }, ""},
+		{"-paced at b's whole rate", func(o *options) { o.paced = 1 }, "-paced 1: use a share of b's rate below 1"},
+		{"-paced below 0", func(o *options) { o.paced = -0.5 }, "-paced -0.5: use a share"},
 		{"-against without a or b", func(o *options) { o.against, o.scenarios = exe, "f" }, "-against compares a and b: add a or b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

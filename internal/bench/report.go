@@ -85,8 +85,11 @@ type round struct {
 	installations int
 	token         *result
 	install       *result
-	lags          []time.Duration // b's installs: commit → webhook arrival
-	undelivered   int
+	// paced is b again at o.paced of install's rate, its installs arriving
+	// at a steady pace (drivePaced); nil when it did not run.
+	paced       *result
+	lags        []time.Duration // b's installs: commit → webhook arrival
+	undelivered int
 	// owed is how many of b's installs (its warm-up's too) still awaited
 	// their webhook when b's measured seconds ended: work of b's that its
 	// server CPU per install leaves out.
@@ -165,6 +168,14 @@ func paren(s string) string {
 		return ""
 	}
 	return " (" + s + ")"
+}
+
+// share names a fraction: "half", else a percentage.
+func share(f float64) string {
+	if f > 0.495 && f < 0.505 {
+		return "half"
+	}
+	return fmt.Sprintf("%.0f%%", 100*f)
 }
 
 func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
@@ -288,6 +299,12 @@ func (rep *report) rows() [][]string {
 		if r.install != nil {
 			add(load("b full install ("+n+" installations)", "installs/s", r.install, true))
 		}
+		if pc := r.paced; pc != nil && r.install != nil {
+			row := load(fmt.Sprintf("b paced: installs arriving at %s/s, %s of b's rate", thousands(pc.offered), share(pc.offered/r.install.rate())),
+				"installs/s", pc, true)
+			row[6], row[7] = "", "" // not measured apart from b's
+			add(row)
+		}
 		if ag := s.against; ag != nil {
 			besideRows(ag, func(x string) string { return fmt.Sprintf("%s beside %s of -against, same seconds", x, x) }, 3, "-against")
 		}
@@ -382,6 +399,12 @@ func (rep *report) heading() string {
 	for _, s := range rep.stores {
 		if s.beside != nil {
 			h += "; g's a and b also alternate with the same on a copy of the database made before the growth, and their × is to that (the rows 'beside')"
+			break
+		}
+	}
+	for _, s := range rep.stores {
+		if s.first != nil && s.first.paced != nil {
+			h += "; b paced runs b's installs again arriving at a steady rate, open loop, each latency counted from the install's arrival"
 			break
 		}
 	}
@@ -503,6 +526,10 @@ func (rep *report) targets() []string {
 				thousands(float64(loggedInstalls(b))), serverStepsP99(b)))
 		}
 	}
+	if pc := s.first.paced; pc != nil && b != nil {
+		out = append(out, fmt.Sprintf("       (b paced, its installs arriving at a steady %s/s, %s of its rate, on the same %d connections, each latency from the install's arrival: worst %s%s)",
+			thousands(pc.offered), share(pc.offered/b.rate()), rep.o.conns, ms(worstStepP99(pc)), stepsP99(pc)))
+	}
 	if ag := s.against; ag != nil && ag.install != nil && ag.install.floor != nil {
 		out = append(out, fmt.Sprintf("       (b beside -against, the same seconds: p99 %s%s, against %s%s)",
 			ms(worstStepP99(ag.install)), stepsP99(ag.install), ms(worstStepP99(ag.install.floor)), stepsP99(ag.install.floor)))
@@ -569,6 +596,7 @@ func (rep *report) failures() []string {
 			}
 			bad(s.name+" a", r.token)
 			bad(s.name+" b", r.install)
+			bad(s.name+" b paced", r.paced)
 			if in := r.install; in != nil && in.inServer != nil && in.ops > 0 {
 				for i, l := range in.inServer {
 					if len(l) == 0 {

@@ -281,3 +281,37 @@ func TestP99LineSaysWhatTheServerTook(t *testing.T) {
 		t.Errorf("failures = %q, want one naming the decision", f)
 	}
 }
+
+// TestPacedInstallsHaveARowAndALine: b paced has a row of its own, saying
+// the rate its installs arrived at and what share of b's that is, and a
+// line under the p99 target giving each request's p99 counted from the
+// arrival; its errors fail the run like b's.
+func TestPacedInstallsHaveARowAndALine(t *testing.T) {
+	fl := rate(30_000, 25*time.Microsecond)
+	b := rate(2_000, 600*time.Microsecond)
+	b.byStep = [][]time.Duration{{5 * time.Millisecond}, {30 * time.Millisecond}, {25 * time.Millisecond}}
+	paced := rate(1_000, 0)
+	paced.offered = 1_000
+	paced.byStep = [][]time.Duration{{4 * time.Millisecond}, {9 * time.Millisecond}, {7 * time.Millisecond}}
+	rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite",
+		first: &round{installations: 10_000, install: b, paced: paced}}}}
+	var row []string
+	for _, r := range rep.rows() {
+		if strings.Contains(r[0], "paced") {
+			row = r
+		}
+	}
+	if want := "sqlite b paced: installs arriving at 1,000/s, half of b's rate"; row == nil || row[0] != want || row[1] != "1,000 installs/s (1,000 req/s)" {
+		t.Errorf("paced row = %q, want %q at 1,000 installs/s", row, want)
+	}
+	lines := strings.Join(rep.targets(), "\n")
+	want := "(b paced, its installs arriving at a steady 1,000/s, half of its rate, on the same 32 connections, each latency from the install's arrival: " +
+		"worst 9.00 ms (the consent page 4.00 ms, the decision 9.00 ms, the code exchange 7.00 ms))"
+	if !strings.Contains(lines, want) {
+		t.Errorf("targets do not say %q:\n%s", want, lines)
+	}
+	paced.errs, paced.firstErr = 2, "POST /oauth2/token: 500"
+	if f := strings.Join(rep.failures(), "\n"); !strings.Contains(f, "sqlite b paced: 2 errors; the first: POST /oauth2/token: 500") {
+		t.Errorf("failures = %q, want b paced's errors", f)
+	}
+}

@@ -229,6 +229,18 @@ func (b *bench) store(ctx context.Context, st string) error {
 			if in.inServer, err = installStepsInLog(logPath, logged, in.began, in.began.Add(in.elapsed)); err != nil {
 				return r, fmt.Errorf("b: the server's request log: %w", err)
 			}
+			// The targets are SQLite's: PostgreSQL's b is not paced, to
+			// keep the run within its five minutes.
+			if g == "" && o.paced > 0 && st == "sqlite" {
+				rate := o.paced * in.rate()
+				r.paced = drivePaced(ctx, fmt.Sprintf("%s b paced at %s installs/s", st, thousands(rate)), b.c, o.conns, rate, o.warmup, o.duration, sc.install)
+				if _, lost := b.waitLags(); lost > 0 {
+					return r, fmt.Errorf("b paced: %d installs' webhooks did not arrive within 30 s", lost)
+				}
+				if r.paced.ops == 0 {
+					return r, fmt.Errorf("b paced completed nothing: %s", r.paced.firstErr)
+				}
+			}
 		}
 		return r, nil
 	}
