@@ -17,6 +17,32 @@ func rate(ops int, cpu time.Duration) *result {
 // beside is r with other measured in the slices between its own.
 func beside(r, other *result) *result { r.floor = other; return r }
 
+// targetLine is the line of rep's targets that contains part.
+func targetLine(t *testing.T, rep *report, part string) string {
+	t.Helper()
+	for _, l := range rep.targets() {
+		if strings.Contains(l, part) {
+			return l
+		}
+	}
+	t.Fatalf("no line with %q in:\n%s", part, strings.Join(rep.targets(), "\n"))
+	return ""
+}
+
+// says checks that line says each of mentions, and not notMention
+// (unless it is "").
+func says(t *testing.T, line string, mentions []string, notMention string) {
+	t.Helper()
+	for _, m := range mentions {
+		if !strings.Contains(line, m) {
+			t.Errorf("line = %q, want it to say %q", line, m)
+		}
+	}
+	if notMention != "" && strings.Contains(line, notMention) {
+		t.Errorf("line = %q, should not say %q", line, notMention)
+	}
+}
+
 // TestGrowthTargetReadsTheSameSeconds: g's target reads each drop from
 // the pair measured in the same seconds when there is one, prints the
 // figure from minutes apart beside it, and falls back on that figure
@@ -59,26 +85,11 @@ func TestGrowthTargetReadsTheSameSeconds(t *testing.T) {
 			grown := &round{installations: 1_000_000, token: beside(rate(12_000, 95*time.Microsecond), fl), install: rate(1_500, 700*time.Microsecond)}
 			rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{{name: "sqlite", first: first, grown: grown,
 				refresh: beside(rate(9_000, 130*time.Microsecond), fl), introspect: beside(rate(24_000, 40*time.Microsecond), fl), beside: tc.side}}}
-			var line string
-			for _, l := range rep.targets() {
-				if strings.Contains(l, "g ≤ 10% drop") {
-					line = l
-				}
-			}
-			if line == "" {
-				t.Fatalf("no g line in:\n%s", strings.Join(rep.targets(), "\n"))
-			}
+			line := targetLine(t, rep, "g ≤ 10% drop")
 			if !strings.HasPrefix(line, tc.want) {
 				t.Errorf("g line = %q, want it marked %q", line, tc.want)
 			}
-			for _, m := range tc.mentions {
-				if !strings.Contains(line, m) {
-					t.Errorf("g line = %q, want it to say %q", line, m)
-				}
-			}
-			if tc.notMention != "" && strings.Contains(line, tc.notMention) {
-				t.Errorf("g line = %q, should not say %q", line, tc.notMention)
-			}
+			says(t, line, tc.mentions, tc.notMention)
 		})
 	}
 }
@@ -313,5 +324,77 @@ func TestPacedInstallsHaveARowAndALine(t *testing.T) {
 	paced.errs, paced.firstErr = 2, "POST /oauth2/token: 500"
 	if f := strings.Join(rep.failures(), "\n"); !strings.Contains(f, "sqlite b paced: 2 errors; the first: POST /oauth2/token: 500") {
 		t.Errorf("failures = %q, want b paced's errors", f)
+	}
+}
+
+// TestPostgresTargetReadsBBesideSQLite: PostgreSQL's b is held to 2× of
+// SQLite's by the pair measured in the same seconds when there is one,
+// with the rates minutes apart beside it, and by those rates when there
+// is none; the pair has a row of its own.
+func TestPostgresTargetReadsBBesideSQLite(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		side       *result // PostgreSQL's b, SQLite's in its floor field
+		want       string  // the line's mark
+		mentions   []string
+		notMention string
+	}{
+		{
+			name:     "the same seconds say met where minutes apart say missed",
+			side:     beside(rate(800, 900*time.Microsecond), rate(1_500, 700*time.Microsecond)),
+			want:     "met   ",
+			mentions: []string{"1.875× (b, beside it in the same seconds (by the rates, minutes apart: 2.500×))"},
+		},
+		{
+			name:     "a pair past the line misses, with its slices",
+			side:     &result{ops: 700, reqs: 700, elapsed: time.Second, floor: rate(1_500, 700*time.Microsecond), pairs: []float64{0.4, 0.5}},
+			want:     "MISSED",
+			mentions: []string{"2.143× (b, beside it in the same seconds (its slices 2.00–2.50×; by the rates, minutes apart: 2.500×))"},
+		},
+		{
+			name:       "without a pair, the rates minutes apart",
+			want:       "MISSED",
+			mentions:   []string{"2.500× (b, by the rates, minutes apart)"},
+			notMention: "same seconds",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fl := rate(30_000, 25*time.Microsecond)
+			sqlite := &storeResult{name: "sqlite", first: &round{installations: 10_000,
+				token: beside(rate(15_000, 80*time.Microsecond), fl), install: rate(2_000, 600*time.Microsecond)}}
+			pg := &storeResult{name: "postgres", first: &round{installations: 10_000,
+				token: beside(rate(10_000, 110*time.Microsecond), fl), install: rate(800, 900*time.Microsecond)}}
+			if tc.side != nil {
+				pg.besideSQLite = &round{installations: 10_000, install: tc.side}
+			}
+			rep := &report{o: options{conns: 32}, floor: fl, stores: []*storeResult{sqlite, pg}}
+			line := targetLine(t, rep, "postgres a and b within 2×")
+			if !strings.HasPrefix(line, tc.want) || !strings.Contains(line, "1.500× (a, through the floor beside each)") {
+				t.Errorf("line = %q, want it marked %q, with a's 1.500× through the floors", line, tc.want)
+			}
+			says(t, line, tc.mentions, tc.notMention)
+		})
+	}
+
+	side := beside(rate(700, 900*time.Microsecond), rate(1_400, 700*time.Microsecond))
+	side.dbCPU, side.floor.dbCPU = 700*1200*time.Microsecond, 1_400*50*time.Microsecond
+	rep := &report{o: options{conns: 32}, floor: rate(30_000, 25*time.Microsecond), stores: []*storeResult{
+		{name: "sqlite", first: &round{installations: 10_000, install: rate(1_500, 700*time.Microsecond)}},
+		{name: "postgres", first: &round{installations: 10_000, install: rate(800, 900*time.Microsecond)},
+			besideSQLite: &round{installations: 10_000, install: side}}}}
+	var row []string
+	for _, r := range rep.rows() {
+		if r[0] == "postgres b beside sqlite's b, same seconds" {
+			row = r
+		}
+	}
+	if row == nil {
+		t.Fatalf("no row for PostgreSQL's b beside SQLite's in %q", rep.rows())
+	}
+	if row[1] != "700 installs/s" || row[2] != "0.500 of 1,400" || row[6] != "900 µs + database 1200 µs (sqlite: 700 µs; postgres's database in sqlite's seconds: 50 µs an install)" {
+		t.Errorf("row %q: want 700 installs/s, 0.500 of 1,400, both servers' CPU (PostgreSQL's with its database's) and what PostgreSQL's database did in SQLite's seconds", row)
+	}
+	if h := rep.heading(); !strings.Contains(h, "postgres b also alternates with sqlite b") {
+		t.Errorf("the heading does not say PostgreSQL's b alternates with SQLite's: %s", h)
 	}
 }
