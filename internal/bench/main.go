@@ -33,7 +33,7 @@
 //
 //	go run ./internal/bench             # the full run, 4 to 5 minutes
 //	go run ./internal/bench -scenarios a  # the floors and a, about 30 s
-//	go run ./internal/bench -quick      # about 30 s: does everything run?
+//	go run ./internal/bench -quick      # under a minute: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
 //	go run ./internal/bench -against OLD -stores sqlite -scenarios ab  # this tree's a and b beside OLD's
 //
@@ -80,7 +80,7 @@ func main() {
 	}
 	o := options{}
 	var stores, growStores string
-	flag.BoolVar(&o.quick, "quick", false, "a short run (about 30 s) that proves every scenario works; for CI")
+	flag.BoolVar(&o.quick, "quick", false, "a short run (under a minute) that proves every scenario works; for CI")
 	flag.StringVar(&o.scenarios, "scenarios", "abcdefg", "the scenarios to run, by letter: a alone (with the floor) is the quickest A/B of a change to the token path; c needs b, d and e need a, g needs a and b")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "how long each scenario is measured (a, c and d: and the floor beside them, as long again)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "load before each measurement, not counted")
