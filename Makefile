@@ -27,7 +27,7 @@ test: fmt-check vet staticcheck
 bench:
 	$(GO) run ./internal/bench $(BENCH_FLAGS)
 
-# The same scenarios, short (about 30 s): CI runs it to prove that every
+# The same scenarios, short (under a minute): CI runs it to prove that every
 # scenario works. It fails on errors, never on speed.
 bench-quick:
 	$(GO) run ./internal/bench -quick $(BENCH_FLAGS)

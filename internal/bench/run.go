@@ -311,7 +311,7 @@ func (b *bench) store(ctx context.Context, st string) error {
 		}
 		p.done(fmt.Sprintf("%s deliveries/s", thousands(sr.drain)))
 	}
-	if st == "sqlite" && first.install != nil && slices.Contains(o.stores[slices.Index(o.stores, st):], "postgres") {
+	if st == "sqlite" && first.install != nil && slices.Index(o.stores, "postgres") > slices.Index(o.stores, st) {
 		// For PostgreSQL's b beside SQLite's, later (besideSQLite).
 		if err := srv.stop(); err != nil {
 			return err
