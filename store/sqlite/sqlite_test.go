@@ -308,3 +308,61 @@ func TestReadByKeyIgnoresCancellation(t *testing.T) {
 		t.Fatal("CreateUser with a cancelled context succeeded; want the cancellation")
 	}
 }
+
+// TestPageSize: a new database has 2 KiB pages, in WAL mode (SQLite fixes
+// the page size once WAL is on, so the order of the pragmas matters); a
+// database made with SQLite's default 4 KiB keeps its pages, and Doorway
+// opens, migrates and writes it as before.
+func TestPageSize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		existing int // page size of a file made before Doorway opens it; 0: none
+		want     int
+	}{
+		{"new database", 0, 2048},
+		{"database made with 4 KiB pages", 4096, 4096},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			path := filepath.Join(t.TempDir(), "doorway.db")
+			if tc.existing != 0 {
+				old, err := sql.Open("sqlite", fmt.Sprintf("file:%s?_pragma=page_size(%d)&_journal_mode=WAL", path, tc.existing))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := old.Exec(`CREATE TABLE before_doorway (x)`); err != nil {
+					t.Fatal(err)
+				}
+				old.Close()
+			}
+			db, err := sqlite.Open(ctx, path, sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := &doorway.User{ID: "usr_pages", Email: "pages@example.com", CreatedAt: time.Now()}
+			if err := db.CreateUser(ctx, u); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := db.UserByEmail(ctx, u.Email); err != nil || got.ID != u.ID {
+				t.Fatalf("UserByEmail(%s) = %+v, %v; want %s", u.Email, got, err, u.ID)
+			}
+			db.Close()
+
+			c, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			var size int
+			var mode, check string
+			for q, dst := range map[string]any{"PRAGMA page_size": &size, "PRAGMA journal_mode": &mode, "PRAGMA integrity_check": &check} {
+				if err := c.QueryRow(q).Scan(dst); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			if size != tc.want || mode != "wal" || check != "ok" {
+				t.Errorf("page_size %d, journal_mode %s, integrity_check %s; want %d, wal, ok", size, mode, check, tc.want)
+			}
+		})
+	}
+}
