@@ -20,7 +20,6 @@
 //     so (the WAL's syncer fdatasyncs it walSyncEvery after a write,
 //     walsync.go). Set DOORWAY_SQLITE_SYNC=FULL (Options.Synchronous)
 //     to fsync every commit too.
-//   - page_size=2048 for a new file: see pageSize.
 //   - busy_timeout=5000: the CLI and the server share the file; a short
 //     wait beats an error.
 //   - foreign_keys=1: SQLite leaves them off by default.
@@ -176,36 +175,12 @@ func Open(ctx context.Context, path string, opt Options) (*sqlstore.DB, error) {
 // where SQLite's own cache cost twice that.
 const writerCacheKiB = 32 << 10
 
-// pageSize is the page size of a new database: 2 KiB, half SQLite's
-// default. A file made before keeps its own (in WAL mode SQLite changes
-// it only by rebuilding the file), and works the same.
-//
-// Why: what a million installations cost an instance token is the leaf
-// page its installation is on. A reader's 2 MB cache holds a few percent
-// of a million installations' leaves, so nearly every token copies one
-// from the OS (pread(2)) into a recycled cache slot, and the bytes it
-// copies push the rest of the token's work out of the processor's caches
-// (BENCHMARKS.md, the fifteenth session's profiles). A page half the size
-// is half the copy. Measured with make bench's growth round (a at 10⁶
-// beside a at 10⁴ in the same seconds, server CPU a token), one run at a
-// time, in turn: +8 to +14 % with 4 KiB pages (five runs, −7.4 % of the
-// rate on average), +2 to +10 % with 2 KiB (four, −3.9 %), +2 % with
-// 1 KiB (two, −2.3 %). At 10⁴ a and b were the same with 2 KiB and 4 KiB,
-// beside each other in the same seconds (-against on a copy rebuilt with
-// 2 KiB pages; 4 KiB's rate over 2 KiB's, four runs: a 0.963–1.049,
-// b 0.911–1.023). 1 KiB was
-// not taken: a million installations imported in 90 s instead of 50–60
-// (the benchmark must finish in five minutes), the server's peak RSS rose
-// by 20–30 MB, and rows longer than 989 bytes would spill onto overflow
-// pages.
-const pageSize = 2048
-
 // checkpointEvery is how often the WAL is checkpointed.
 const checkpointEvery = time.Second
 
 // walRestartFrames is how many frames the WAL may hold before the writer
-// makes it start over (checkpoint): 16,384 frames, 32 MiB of 2 KiB pages
-// and their headers (64 MiB in a file made with 4 KiB pages). The load benchmark's installs at full speed write
+// makes it start over (checkpoint): 16,384 frames, 64 MiB of 4 KiB pages
+// and their headers. The load benchmark's installs at full speed write
 // about 15,000 frames a second, so the WAL starts over every two seconds
 // or so, at 17,000–30,000 frames (a 126 MB file, in one run).
 var walRestartFrames atomic.Int64
@@ -303,10 +278,7 @@ func Migrate(ctx context.Context, path string, starting func(name string)) ([]st
 // instead, in its transaction: a migration that breaks a reference is
 // undone.
 func migrate(ctx context.Context, path string, starting func(name string)) ([]string, error) {
-	// modernc runs the _pragma list before _journal_mode (and sorts the
-	// list by name): page_size first, while the file is new.
-	m, err := sql.Open("sqlite", "file:"+path+"?_pragma="+fmt.Sprintf("page_size(%d)", pageSize)+
-		"&_journal_mode=WAL&_pragma=busy_timeout(5000)&_pragma=foreign_keys(0)&_txlock=immediate")
+	m, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(0)&_txlock=immediate")
 	if err != nil {
 		return nil, err
 	}

@@ -45,8 +45,8 @@ import (
 // walHoldMax is the most a WAL file holds: SQLite's unix VFS writes at
 // most 128 KiB − 1 in one call (seekAndWriteFd masks the length with
 // 0x1ffff, SQLite itself never writing more than a 64 KiB page), so a
-// larger write would be cut short and reported as a full disk. It is 63
-// frames of 2 KiB pages (31 of 4 KiB).
+// larger write would be cut short and reported as a full disk. It is 31
+// frames of 4 KiB pages.
 const walHoldMax = 0x1ffff
 
 // walFile is what one WAL file holds.
