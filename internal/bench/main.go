@@ -36,6 +36,7 @@
 //	go run ./internal/bench -quick      # under a minute: does everything run?
 //	go run ./internal/bench -profile p  # CPU and allocation profiles of a–d
 //	go run ./internal/bench -against OLD -stores sqlite -scenarios ab  # this tree's a and b beside OLD's
+//	go run ./internal/bench -against OLD -stores sqlite -scenarios abg # and again at a million installations
 //
 // The exit status is 1 when a scenario had errors or did nothing, so CI
 // can run -quick to prove the harness works (not how fast it is).
@@ -99,7 +100,7 @@ func main() {
 		" (one goroutine a connection, writing the request and reading the answer itself: less of the client's own CPU in every figure; BENCHMARKS.md)")
 	flag.Float64Var(&o.paced, "paced", 0.5, "after SQLite's b, run b again with its installs arriving at a steady pace, this share of b's rate, each latency counted from the install's arrival, not from when a connection was free (0 skips it)")
 	flag.StringVar(&o.bin, "bin", "", "drive this doorway binary instead of building one from this tree")
-	flag.StringVar(&o.against, "against", "", "after the first round, also drive this doorway binary, on a copy of the database, in slices alternating with the one measured (a and b): two builds compared in the same seconds, an A/B of a change (e.g. -against /tmp/old -scenarios ab -stores sqlite)")
+	flag.StringVar(&o.against, "against", "", "after the first round, also drive this doorway binary, on a copy of the database, in slices alternating with the one measured (a and b), and again at the grown size when g runs: two builds compared in the same seconds, an A/B of a change (e.g. -against /tmp/old -scenarios ab -stores sqlite; -scenarios abg for a change meant for g)")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "Usage: go run ./internal/bench [flags]\n\n"+
 			"Measures a real doorway serve over loopback against a minimal net/http floor\n"+

@@ -34,6 +34,9 @@ type storeResult struct {
 	// against is a and b in slices alternating with the same on the
 	// -against build (their floor fields); nil without -against.
 	against *round
+	// grownAgainst is against at the grown size, after g; nil without
+	// -against or g.
+	grownAgainst *round
 	// besideSQLite is PostgreSQL's b in slices alternating with SQLite's,
 	// on a copy of SQLite's database after its first round (its floor
 	// field); nil when SQLite's b did not run first.
@@ -70,6 +73,10 @@ func (s *storeResult) peakUnderLoad() (int64, string) {
 	if r := s.against; r != nil {
 		see(r.token, "a beside -against")
 		see(r.install, "b beside -against")
+	}
+	if r := s.grownAgainst; r != nil {
+		see(r.token, "g a at "+size(r)+" beside -against")
+		see(r.install, "g b at "+size(r)+" beside -against")
 	}
 	if r := s.beside; r != nil {
 		see(r.token, "g a at "+size(r)+", beside")
@@ -356,6 +363,12 @@ func (rep *report) rows() [][]string {
 			besideRows(bs, func(x string) string {
 				return fmt.Sprintf("g %s with %s beside %s with %s, same seconds", x, grown, x, small)
 			}, 2, "at "+small)
+		}
+		if ag := s.grownAgainst; ag != nil {
+			grown := thousands(float64(ag.installations))
+			besideRows(ag, func(x string) string {
+				return fmt.Sprintf("g %s with %s beside %s of -against, same seconds", x, grown, x)
+			}, 3, "-against")
 		}
 		if s.restart > 0 {
 			add([]string{"start → healthy (seeded db; restart with backlog)", ms(s.startup) + "; " + ms(s.restart), "", "", "", "", "", "idle " + mb(s.idleRSS)})

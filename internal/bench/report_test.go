@@ -190,6 +190,30 @@ func TestP99LineNamesEachOfBsRequests(t *testing.T) {
 	}
 }
 
+// rowWant is a row of the report, by its name, with its × floor and its
+// server CPU/op columns.
+type rowWant struct{ row, ratio, cpu string }
+
+// checkRows fails t for each of want that rep's table lacks or shows
+// otherwise.
+func checkRows(t *testing.T, rep *report, want []rowWant) {
+	t.Helper()
+	rows := map[string][]string{}
+	for _, r := range rep.rows() {
+		rows[r[0]] = r
+	}
+	for _, w := range want {
+		r, ok := rows[w.row]
+		if !ok {
+			t.Errorf("no row %q", w.row)
+			continue
+		}
+		if r[2] != w.ratio || r[6] != w.cpu {
+			t.Errorf("%s: ratio %q, CPU %q; want %q, %q", w.row, r[2], r[6], w.ratio, w.cpu)
+		}
+	}
+}
+
 // TestAgainstRowsCompareTheSameSeconds: with -against, a and b beside the
 // other build are rows of their own, read as the ratio of the two rates
 // in the same seconds with both builds' CPU per operation, and b's line
@@ -205,23 +229,10 @@ func TestAgainstRowsCompareTheSameSeconds(t *testing.T) {
 	rep := &report{o: options{conns: 32}, floor: rate(30_000, 25*time.Microsecond), stores: []*storeResult{{name: "sqlite",
 		first:   &round{installations: 10_000, install: rate(1_050, 750*time.Microsecond)},
 		against: &round{installations: 10_000, token: beside(rate(9_000, 90*time.Microsecond), rate(10_000, 100*time.Microsecond)), install: beside(b, old)}}}}
-	rows := map[string][]string{}
-	for _, r := range rep.rows() {
-		rows[r[0]] = r
-	}
-	for _, tc := range []struct{ row, ratio, cpu string }{
+	checkRows(t, rep, []rowWant{
 		{"sqlite a beside a of -against, same seconds", "0.900 of 10,000", "90 µs (-10%; -against: 100 µs)"},
 		{"sqlite b beside b of -against, same seconds", "1.100 of 1,000", "700 µs (-12%; -against: 800 µs)"},
-	} {
-		r, ok := rows[tc.row]
-		if !ok {
-			t.Errorf("no row %q", tc.row)
-			continue
-		}
-		if r[2] != tc.ratio || r[6] != tc.cpu {
-			t.Errorf("%s: ratio %q, CPU %q; want %q, %q", tc.row, r[2], r[6], tc.ratio, tc.cpu)
-		}
-	}
+	})
 	want := "       (b beside -against, the same seconds: p99 20.0 ms (the consent page 10.0 ms, the decision 20.0 ms, the code exchange 15.0 ms), " +
 		"against 30.0 ms (the consent page 12.0 ms, the decision 30.0 ms, the code exchange 18.0 ms))"
 	var found bool
@@ -396,5 +407,24 @@ func TestPostgresTargetReadsBBesideSQLite(t *testing.T) {
 	}
 	if h := rep.heading(); !strings.Contains(h, "postgres b also alternates with sqlite b") {
 		t.Errorf("the heading does not say PostgreSQL's b alternates with SQLite's: %s", h)
+	}
+}
+
+// TestGrownAgainstRowsCompareTheSameSeconds: with -against and g, a and b
+// beside the other build at the grown size are rows of their own, and
+// this build's server's peak RSS there counts in the target's reading
+// (the other build's does not: it is not the one measured).
+func TestGrownAgainstRowsCompareTheSameSeconds(t *testing.T) {
+	grownA := beside(rate(8_000, 120*time.Microsecond), rate(10_000, 150*time.Microsecond))
+	grownA.peakRSS, grownA.floor.peakRSS = 140<<20, 200<<20
+	rep := &report{o: options{conns: 32}, floor: rate(30_000, 25*time.Microsecond), stores: []*storeResult{{name: "sqlite",
+		first:        &round{installations: 10_000, token: rate(9_000, 100*time.Microsecond), install: rate(1_050, 750*time.Microsecond)},
+		grownAgainst: &round{installations: 1_000_000, token: grownA, install: beside(rate(900, 1100*time.Microsecond), rate(1_000, 1000*time.Microsecond))}}}}
+	checkRows(t, rep, []rowWant{
+		{"sqlite g a with 1,000,000 beside a of -against, same seconds", "0.800 of 10,000", "120 µs (-20%; -against: 150 µs)"},
+		{"sqlite g b with 1,000,000 beside b of -against, same seconds", "0.900 of 1,000", "1100 µs (+10%; -against: 1000 µs)"},
+	})
+	if peak, where := rep.stores[0].peakUnderLoad(); peak != 140<<20 || where != "g a at 1,000,000 beside -against" {
+		t.Errorf("peak RSS under load %d MB (%s); want 140 MB, g a at 1,000,000 beside -against", peak>>20, where)
 	}
 }

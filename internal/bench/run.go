@@ -357,7 +357,13 @@ func (b *bench) store(ctx context.Context, st string) error {
 	if sr.grown, err = round(f.size, " g"); err != nil {
 		return err
 	}
-	sr.beside, err = b.besideSmaller(ctx, st, srv, sc, small, smallFleet, pairs)
+	if sr.beside, err = b.besideSmaller(ctx, st, srv, sc, small, smallFleet, pairs); err != nil || o.against == "" {
+		return err
+	}
+	// A change meant for g is judged here, at the grown size, beside the
+	// build before it: g's own figures compare two sizes, and between two
+	// runs the host's drift moves them by more than such a change.
+	srv, sr.grownAgainst, err = b.againstBuild(ctx, st+" g", srv, db, logPath, sc, pairs)
 	return err
 }
 
@@ -416,7 +422,8 @@ func (b *bench) besideSQLite(ctx context.Context, st string, srv *process, sc *s
 
 // againstBuild measures a and b on srv in slices alternating with the same
 // on a server of the -against binary, started on a copy of srv's database
-// (db) made now: two builds in the same seconds of the machine, whose
+// (db) made now (after the first round, and again at the grown size, st
+// then ending in " g"): two builds in the same seconds of the machine, whose
 // speed moves more between two runs a minute apart than most changes do.
 // srv is stopped for the copy and started again; it is returned. Each
 // result's floor field holds the -against build's.
@@ -424,7 +431,8 @@ func (b *bench) againstBuild(ctx context.Context, st string, srv *process, db, l
 	if err := srv.stop(); err != nil {
 		return nil, nil, err
 	}
-	other, err := b.copyOf(ctx, db, "against")
+	file := strings.ReplaceAll(st, " ", "-") // "sqlite", "sqlite-g"
+	other, err := b.copyOf(ctx, db, file+"-against")
 	if err != nil {
 		return nil, nil, fmt.Errorf("copy the database for -against: %w", err)
 	}
@@ -432,7 +440,7 @@ func (b *bench) againstBuild(ctx context.Context, st string, srv *process, db, l
 		return nil, nil, err
 	}
 	sc.url = srv.url
-	twin, err := startDoorway(b.o.against, other, b.key, filepath.Join(b.dir, st+"-against.log"), false)
+	twin, err := startDoorway(b.o.against, other, b.key, filepath.Join(b.dir, file+"-against.log"), false)
 	if err != nil {
 		return srv, nil, fmt.Errorf("start -against %s on a copy of the database: %w", b.o.against, err)
 	}
