@@ -16,7 +16,13 @@
 //   - webhook dispatchers claim events with FOR UPDATE SKIP LOCKED, so two
 //     nodes never lease the same event and never wait on each other;
 //   - migrations run under an advisory lock, so nodes starting together
-//     migrate once.
+//     migrate once;
+//   - the one-statement writes a node sends at once (approvals, code
+//     redemptions, refreshes) share a transaction (together.go); each is
+//     safe there for the reasons above, a statement sees the ones before it
+//     as it would have seen their commits, and a batch that fails (a
+//     deadlock with another node's batch included) is sent again one
+//     statement at a time.
 package postgres
 
 import (
@@ -68,7 +74,9 @@ func Open(ctx context.Context, url string, opt Options) (*sqlstore.DB, error) {
 		db.Close()
 		return nil, err
 	}
-	return sqlstore.New(db, db, dialect), nil
+	d := dialect
+	d.OneTripRow = (&together{db: db}).QueryRow
+	return sqlstore.New(db, db, d), nil
 }
 
 // Migrate applies pending migrations and returns their names, for

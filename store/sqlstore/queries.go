@@ -553,7 +553,7 @@ func (db *DB) approveInOneTrip(ctx context.Context, d store.Decision) (*doorway.
 		code = *d.Code
 	}
 	now := ms(d.Now)
-	inst, _, err := scanInstallation(db.w.QueryRowContext(ctx, `WITH who AS (
+	inst, _, err := scanInstallation(db.oneTrip(ctx, `WITH who AS (
 			SELECT CAST($3 AS TEXT) AS user_id WHERE CAST($35 AS TEXT) = ''
 			UNION ALL
 			SELECT s.user_id FROM sessions s WHERE s.hash = $35 AND s.expires_at > $1

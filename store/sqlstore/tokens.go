@@ -174,7 +174,7 @@ func (db *DB) RedeemCode(ctx context.Context, x store.Redemption) (*doorway.Auth
 		x.Refresh.GrantID, refresh, refreshAt = g.ID, x.Refresh.Hash, ms(x.Refresh.CreatedAt)
 	}
 	if db.d.OneTrip {
-		c, inst, err := codeAndInstallation(db.w.QueryRowContext(ctx, `WITH c AS (
+		c, inst, err := codeAndInstallation(db.oneTrip(ctx, `WITH c AS (
 				UPDATE auth_codes SET used_at = $1, grant_id = $2
 				WHERE hash = $3 AND used_at IS NULL AND expires_at > $1
 				AND app_id = $4 AND profile = $5 AND (redirect_uri = '' OR redirect_uri = $6) AND challenge = $7
@@ -264,7 +264,7 @@ func (db *DB) Refresh(ctx context.Context, x store.RefreshExchange) (*doorway.Gr
 	if db.d.OneTrip && x.New != nil {
 		// The usual case, a rotating grant's unused token, in one
 		// statement; anything else goes on to the transaction below.
-		inst, g, err := both(db.w.QueryRowContext(ctx, `WITH t AS (
+		inst, g, err := both(db.oneTrip(ctx, `WITH t AS (
 				UPDATE refresh_tokens SET rotated_at = $1
 				WHERE hash = $2 AND rotated_at IS NULL AND grant_id IN (
 					SELECT id FROM grants WHERE revoked_at IS NULL AND rotate AND ($3 = '' OR app_id = $3))

@@ -1,0 +1,159 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/doorwayhq/doorway/internal/pgtest"
+)
+
+// togetherOn returns a together on a fresh database with a table t of
+// integer keys.
+func togetherOn(t *testing.T) (*together, *sql.DB) {
+	t.Helper()
+	db, err := connect(context.Background(), pgtest.URL(t), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	return &together{db: db}, db
+}
+
+// busy keeps every batch slot of tg sending a slow statement for d, so
+// that the writes that come meanwhile wait, and go in one batch after.
+func busy(t *testing.T, tg *together, d time.Duration) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for range maxSending {
+		wg.Go(func() {
+			var one int
+			if err := tg.QueryRow(context.Background(), `SELECT 1 FROM pg_sleep($1)`, d.Seconds()).Scan(&one); err != nil {
+				t.Errorf("slow statement: %v", err)
+			}
+		})
+	}
+	// Until both are in flight.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tg.mu.Lock()
+		n := tg.sending
+		tg.mu.Unlock()
+		if n == maxSending || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return &wg
+}
+
+// insertAll inserts ids at once through tg, each write answered with its
+// transaction's id, and checks that every write was committed before it
+// was answered.
+func insertAll(t *testing.T, tg *together, db *sql.DB, ids []int) (txids map[int]int64, errs map[int]error) {
+	t.Helper()
+	txids, errs = map[int]int64{}, map[int]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Go(func() {
+			var txid int64
+			err := tg.QueryRow(context.Background(), `INSERT INTO t VALUES ($1) RETURNING txid_current()`, id).Scan(&txid)
+			if err == nil {
+				// Answered, so committed: another connection sees it.
+				var n int
+				if qerr := db.QueryRow(`SELECT count(*) FROM t WHERE id = $1`, id).Scan(&n); qerr != nil || n != 1 {
+					t.Errorf("insert of %d answered, but another connection finds %d rows (%v): answered before its commit", id, n, qerr)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			txids[id], errs[id] = txid, err
+		})
+	}
+	wg.Wait()
+	return txids, errs
+}
+
+func TestWritesArrivingTogetherShareACommit(t *testing.T) {
+	tg, db := togetherOn(t)
+	slow := busy(t, tg, 500*time.Millisecond)
+	ids := make([]int, 20)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	txids, errs := insertAll(t, tg, db, ids)
+	slow.Wait()
+	commits := map[int64]bool{}
+	for _, id := range ids {
+		if errs[id] != nil {
+			t.Fatalf("insert of %d: %v", id, errs[id])
+		}
+		commits[txids[id]] = true
+	}
+	// Without batches, twenty transactions; they waited together for the
+	// two slow ones, and went in one or two.
+	if len(commits) > maxSending {
+		t.Fatalf("20 writes that waited together committed in %d transactions, want at most %d", len(commits), maxSending)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(DISTINCT id) FROM t`).Scan(&n); err != nil || n != len(ids) {
+		t.Fatalf("the table holds %d ids (%v), want %d", n, err, len(ids))
+	}
+}
+
+func TestAFailingWriteDoesNotTakeTheOthersWithIt(t *testing.T) {
+	tg, db := togetherOn(t)
+	if _, err := db.Exec(`INSERT INTO t VALUES (7)`); err != nil {
+		t.Fatal(err)
+	}
+	slow := busy(t, tg, 500*time.Millisecond)
+	ids := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	_, errs := insertAll(t, tg, db, ids)
+	slow.Wait()
+	for _, id := range ids {
+		var pe *pgconn.PgError
+		switch {
+		case id == 7 && !(errors.As(errs[id], &pe) && pe.Code == "23505"):
+			t.Errorf("insert of the id already there: %v, want its own unique violation", errs[id])
+		case id != 7 && errs[id] != nil:
+			t.Errorf("insert of %d failed with a write it was sent with: %v", id, errs[id])
+		}
+	}
+	rows, err := db.Query(`SELECT id FROM t ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []int
+	for rows.Next() {
+		var id int
+		rows.Scan(&id)
+		got = append(got, id)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Fatalf("the table holds %v, want %v, each once", got, ids)
+	}
+}
+
+func TestAWriteWhoseCallerLeftIsNotSent(t *testing.T) {
+	tg, db := togetherOn(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var txid int64
+	if err := tg.QueryRow(ctx, `INSERT INTO t VALUES (1) RETURNING txid_current()`).Scan(&txid); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a write whose caller had gone: %v, want context.Canceled", err)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("the table holds %d rows (%v), want none", n, err)
+	}
+}
