@@ -13,9 +13,9 @@ import (
 	"github.com/doorwayhq/doorway/store/sqlstore"
 )
 
-// together sends the one-statement writes that arrive at once (the
-// approval, the code redemption: sqlstore.Dialect.OneTripRow) in one
-// pipelined round trip, committed together.
+// together sends the one-statement writes that arrive at once
+// (approvals, code redemptions, refreshes: sqlstore.Dialect.OneTripRow) in
+// one pipelined round trip, committed together.
 //
 // Each such write was its own round trip and its own commit, and on
 // PostgreSQL those cost the database nearly as much CPU as the statements
@@ -114,7 +114,7 @@ func (t *together) sendWaiting() {
 		t.mu.Unlock()
 		return
 	}
-	go t.sendWaiting()
+	go t.sendWaiting() // t.mu, still held, passes to it
 }
 
 func (t *together) send(batch []*write) {
