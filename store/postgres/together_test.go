@@ -14,11 +14,17 @@ import (
 	"github.com/doorwayhq/doorway/internal/pgtest"
 )
 
+// execModes are the ways pgx may be told to send statements: the default,
+// and what the README tells an operator behind PgBouncer in transaction
+// mode to use, and the simple protocol. A batch is one transaction in
+// each.
+var execModes = []string{"cache_statement", "exec", "simple_protocol"}
+
 // togetherOn returns a together on a fresh database with a table t of
-// integer keys.
-func togetherOn(t *testing.T) (*together, *sql.DB) {
+// integer keys, its statements sent in pgx's execMode.
+func togetherOn(t *testing.T, execMode string) (*together, *sql.DB) {
 	t.Helper()
-	db, err := connect(context.Background(), pgtest.URL(t), Options{})
+	db, err := connect(context.Background(), pgtest.WithParam(pgtest.URL(t), "default_query_exec_mode", execMode), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +90,13 @@ func insertAll(t *testing.T, tg *together, db *sql.DB, ids []int) (txids map[int
 }
 
 func TestWritesArrivingTogetherShareACommit(t *testing.T) {
-	tg, db := togetherOn(t)
+	for _, mode := range execModes {
+		t.Run(mode, func(t *testing.T) { testWritesArrivingTogetherShareACommit(t, mode) })
+	}
+}
+
+func testWritesArrivingTogetherShareACommit(t *testing.T, mode string) {
+	tg, db := togetherOn(t, mode)
 	slow := busy(t, tg, 500*time.Millisecond)
 	ids := make([]int, 20)
 	for i := range ids {
@@ -111,7 +123,13 @@ func TestWritesArrivingTogetherShareACommit(t *testing.T) {
 }
 
 func TestAFailingWriteDoesNotTakeTheOthersWithIt(t *testing.T) {
-	tg, db := togetherOn(t)
+	for _, mode := range execModes {
+		t.Run(mode, func(t *testing.T) { testAFailingWriteDoesNotTakeTheOthersWithIt(t, mode) })
+	}
+}
+
+func testAFailingWriteDoesNotTakeTheOthersWithIt(t *testing.T, mode string) {
+	tg, db := togetherOn(t, mode)
 	if _, err := db.Exec(`INSERT INTO t VALUES (7)`); err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +163,7 @@ func TestAFailingWriteDoesNotTakeTheOthersWithIt(t *testing.T) {
 }
 
 func TestAWriteWhoseCallerLeftIsNotSent(t *testing.T) {
-	tg, db := togetherOn(t)
+	tg, db := togetherOn(t, execModes[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	var txid int64
