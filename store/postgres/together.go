@@ -59,7 +59,10 @@ const (
 	maxWrites  = 32
 )
 
+// write is one statement sent through together: QueryRow makes it, its
+// Scan sends it.
 type write struct {
+	t    *together
 	ctx  context.Context
 	q    string
 	args []any
@@ -70,22 +73,15 @@ type write struct {
 
 // QueryRow returns a row whose Scan sends q.
 func (t *together) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
-	return row{t, ctx, q, args}
+	return &write{t: t, ctx: ctx, q: q, args: args}
 }
 
-type row struct {
-	t    *together
-	ctx  context.Context
-	q    string
-	args []any
-}
-
-func (r row) Scan(dest ...any) error {
-	if err := r.ctx.Err(); err != nil {
+func (w *write) Scan(dest ...any) error {
+	if err := w.ctx.Err(); err != nil {
 		return err
 	}
-	w := &write{ctx: r.ctx, q: r.q, args: r.args, dest: dest, done: make(chan struct{})}
-	t := r.t
+	w.dest, w.done = dest, make(chan struct{})
+	t := w.t
 	t.mu.Lock()
 	t.waiting = append(t.waiting, w)
 	if t.sending < maxSending {
