@@ -40,9 +40,9 @@ import (
 // gets the answer it would have had alone. (The statements OneTrip sends
 // answer a refusal with no row rather than an error, so this is rare: a
 // deadlock between two batches, a constraint the statement did not
-// foresee.) An error that is not PostgreSQL's (the connection broke) may
-// have come after the commit, so it is every caller's answer, as it would
-// be alone.
+// foresee.) Any other error (the connection broke, the commit itself
+// failed) may have come after the commit, so it is every caller's answer,
+// as it would be alone.
 type together struct {
 	db *sql.DB
 
@@ -121,12 +121,12 @@ func (t *together) send(batch []*write) {
 	}()
 	// Once sent, the batch runs to its end whatever its callers do.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	err := t.sendBatch(ctx, batch)
+	rolledBack, err := t.sendBatch(ctx, batch)
 	var pe *pgconn.PgError
 	switch {
 	case err == nil:
-	case len(batch) > 1 && errors.As(err, &pe):
-		// Rolled back: each alone, for its own answer.
+	case len(batch) > 1 && rolledBack && errors.As(err, &pe):
+		// Nothing committed: each alone, for its own answer.
 		for _, w := range batch {
 			w.err = t.db.QueryRowContext(ctx, w.q, w.args...).Scan(w.dest...)
 		}
@@ -139,14 +139,18 @@ func (t *together) send(batch []*write) {
 
 // sendBatch sends the batch's statements in one pipeline and scans each
 // one's first row into its dest (sql.ErrNoRows: none). It returns the
-// batch's first error, the commit's included.
-func (t *together) sendBatch(ctx context.Context, batch []*write) error {
+// batch's first error, and whether it was a statement's, which
+// PostgreSQL answers before the commit, so that the batch is certainly
+// rolled back. An error at the commit itself (the server shutting down,
+// say) may have come after the commit was made durable, so no write is
+// sent again on it.
+func (t *together) sendBatch(ctx context.Context, batch []*write) (rolledBack bool, err error) {
 	conn, err := t.db.Conn(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer conn.Close()
-	return conn.Raw(func(dc any) error {
+	err = conn.Raw(func(dc any) error {
 		c := dc.(*stdlib.Conn).Conn()
 		var b pgx.Batch
 		for _, w := range batch {
@@ -157,6 +161,7 @@ func (t *together) sendBatch(ctx context.Context, batch []*write) error {
 			rows, err := br.Query()
 			if err != nil {
 				br.Close()
+				rolledBack = true
 				return err
 			}
 			if rows.Next() {
@@ -167,9 +172,11 @@ func (t *together) sendBatch(ctx context.Context, batch []*write) error {
 			rows.Close()
 			if err := rows.Err(); err != nil {
 				br.Close()
+				rolledBack = true
 				return err
 			}
 		}
 		return br.Close()
 	})
+	return rolledBack, err
 }
