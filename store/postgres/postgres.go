@@ -22,7 +22,9 @@
 //     safe there for the reasons above, a statement sees the ones before it
 //     as it would have seen their commits, and a batch that fails (a
 //     deadlock with another node's batch included) is sent again one
-//     statement at a time.
+//     statement at a time. The reads by key a node sends at once go
+//     together too, in a batch of their own; READ COMMITTED gives each
+//     its own snapshot as it would alone.
 package postgres
 
 import (
@@ -75,7 +77,8 @@ func Open(ctx context.Context, url string, opt Options) (*sqlstore.DB, error) {
 		return nil, err
 	}
 	d := dialect
-	d.OneTripRow = (&together{db: db}).QueryRow
+	d.OneTripRow = (&together{db: db, slots: writeSlots, most: writeBatch}).QueryRow
+	d.Rows = newReads(db)
 	return sqlstore.New(db, db, d), nil
 }
 

@@ -13,55 +13,77 @@ import (
 	"github.com/doorwayhq/doorway/store/sqlstore"
 )
 
-// together sends the one-statement writes that arrive at once
-// (approvals, code redemptions, refreshes: sqlstore.Dialect.OneTripRow) in
-// one pipelined round trip, committed together.
+// together sends the one-statement queries that arrive at once in one
+// pipelined round trip: the one-statement writes (approvals, code
+// redemptions, refreshes: sqlstore.Dialect.OneTripRow), committed
+// together, and, through a together of their own, the reads by key
+// (sqlstore.Dialect.Rows).
 //
-// Each such write was its own round trip and its own commit, and on
-// PostgreSQL those cost the database nearly as much CPU as the statements
-// themselves: in make bench's b, about 310 µs of the 750 µs of database
-// CPU an install took, against 440 µs of the statements' own execution
-// (pg_stat_statements), spent on each statement's bind and portal, its
-// snapshot, the commit record and its flush, and waking the backend and
-// the node. SQLite's group commit shares one commit among the writes
-// waiting; this is the same for PostgreSQL. The writes that arrive while
-// others are in flight go in one batch, which PostgreSQL runs as one
-// implicit transaction (one Sync): their statements in turn, one commit,
-// one flush, and only then every caller's answer. Nothing is answered
-// before the commit, so durability is as before. In b, beside the build
-// before in the same seconds: 1.30× the installs a second, the database's
-// CPU an install 750 → 510 µs, the node's 600 → 495 µs (BENCHMARKS.md).
+// Each such query was its own round trip (and a write its own commit),
+// and on PostgreSQL those cost nearly as much CPU as the statements
+// themselves, on both sides of the socket: in make bench's b, about 310
+// µs of the 750 µs of database CPU an install took, against 440 µs of the
+// statements' own execution (pg_stat_statements), spent on each
+// statement's bind and portal, its snapshot, the commit record and its
+// flush, and waking the backend and the node. SQLite's group commit
+// shares one commit among the writes waiting; this is the same for
+// PostgreSQL. The queries that arrive while others are in flight go in
+// one batch, which PostgreSQL runs as one implicit transaction (one
+// Sync): their statements in turn, one commit, one flush, and only then
+// every caller's answer. Nothing is answered before the commit, so
+// durability is as before. In b, beside the build before in the same
+// seconds: 1.30× the installs a second, the database's CPU an install
+// 750 → 510 µs, the node's 600 → 495 µs (BENCHMARKS.md).
 //
-// A write waits for its batch even if its caller gives up meanwhile
-// (it may commit), as a write waits for group commit on SQLite.
+// A read alone (an instance token's installation, an introspection's
+// grant) had cost the node about as much as the token's signature, most
+// of it the system calls that wake PostgreSQL's backend and then the
+// node: in make bench's a, profiled, the read took 56 µs of the node's
+// 146 µs a token, and the database spent 59 µs more. Reads share a round
+// trip the same way, in batches of at most readBatch, so that one slow
+// read holds up few others: in a, 1.33× the tokens a second beside the
+// build before, in the same seconds, the database's CPU a token 59 → 30
+// µs.
+//
+// A query waits for its batch even if its caller gives up meanwhile (a
+// write may commit), as a write waits for group commit on SQLite.
 //
 // A statement that fails aborts the batch's transaction, so the others'
 // writes are undone with it; each of them is then run again alone, and
 // gets the answer it would have had alone. (The statements OneTrip sends
 // answer a refusal with no row rather than an error, so this is rare: a
 // deadlock between two batches, a constraint the statement did not
-// foresee.) Any other error (the connection broke, the commit itself
-// failed) may have come after the commit, so it is every caller's answer,
-// as it would be alone.
+// foresee, text PostgreSQL cannot store.) Any other error (the connection
+// broke, the commit itself failed) may have come after the commit, so it
+// is every caller's answer, as it would be alone.
 type together struct {
 	db *sql.DB
+	// slots bounds the batches in flight: the queries that arrive while
+	// that many are in flight wait, and go together in the next. most
+	// bounds a batch.
+	slots, most int
 
 	mu      sync.Mutex
-	waiting []*write
+	waiting []*query
 	sending int // batches in flight
 }
 
-// maxSending bounds the batches in flight; writes that arrive while that
-// many are in flight wait and go together in the next. maxWrites bounds a
-// batch.
+// A node's writes and reads each go in at most two batches at a time:
+// measured in make bench on two cores, four read 0.95× of two, and one
+// 1.01×; for reads, three or five slots read 1.18–1.23× of the build
+// before them against two slots' 1.33–1.38×. Reads go at most eight to a
+// batch: eight, sixteen and thirty-two read alike (1.28–1.38×), and a
+// read waits for the reads sent before it in its batch.
 const (
-	maxSending = 2
-	maxWrites  = 32
+	writeSlots = 2
+	writeBatch = 32
+	readSlots  = 2
+	readBatch  = 8
 )
 
-// write is one statement sent through together: QueryRow makes it, its
+// query is one statement sent through together: QueryRow makes it, its
 // Scan sends it.
-type write struct {
+type query struct {
 	t    *together
 	ctx  context.Context
 	q    string
@@ -73,10 +95,10 @@ type write struct {
 
 // QueryRow returns a row whose Scan sends q.
 func (t *together) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
-	return &write{t: t, ctx: ctx, q: q, args: args}
+	return &query{t: t, ctx: ctx, q: q, args: args}
 }
 
-func (w *write) Scan(dest ...any) error {
+func (w *query) Scan(dest ...any) error {
 	if err := w.ctx.Err(); err != nil {
 		return err
 	}
@@ -84,7 +106,7 @@ func (w *write) Scan(dest ...any) error {
 	t := w.t
 	t.mu.Lock()
 	t.waiting = append(t.waiting, w)
-	if t.sending < maxSending {
+	if t.sending < t.slots {
 		t.sending++
 		t.sendWaiting() // unlocks t.mu
 	} else {
@@ -99,7 +121,7 @@ func (w *write) Scan(dest ...any) error {
 // answered, a goroutine sends it, so that no caller waits for others'
 // batches after its own.
 func (t *together) sendWaiting() {
-	n := min(len(t.waiting), maxWrites)
+	n := min(len(t.waiting), t.most)
 	batch := t.waiting[:n:n]
 	t.waiting = t.waiting[n:]
 	t.mu.Unlock()
@@ -113,7 +135,7 @@ func (t *together) sendWaiting() {
 	go t.sendWaiting() // t.mu, still held, passes to it
 }
 
-func (t *together) send(batch []*write) {
+func (t *together) send(batch []*query) {
 	defer func() {
 		for _, w := range batch {
 			close(w.done)
@@ -144,7 +166,7 @@ func (t *together) send(batch []*write) {
 // rolled back. An error at the commit itself (the server shutting down,
 // say) may have come after the commit was made durable, so no write is
 // sent again on it.
-func (t *together) sendBatch(ctx context.Context, batch []*write) (rolledBack bool, err error) {
+func (t *together) sendBatch(ctx context.Context, batch []*query) (rolledBack bool, err error) {
 	conn, err := t.db.Conn(ctx)
 	if err != nil {
 		return false, err
@@ -179,4 +201,24 @@ func (t *together) sendBatch(ctx context.Context, batch []*write) (rolledBack bo
 		return br.Close()
 	})
 	return rolledBack, err
+}
+
+// reads is the store's reader of rows (sqlstore.Dialect.Rows): a
+// together for the reads of one row, database/sql for lists, which are
+// not on a hot path.
+type reads struct {
+	db *sql.DB
+	t  *together
+}
+
+func newReads(db *sql.DB) reads {
+	return reads{db: db, t: &together{db: db, slots: readSlots, most: readBatch}}
+}
+
+func (r reads) QueryRow(ctx context.Context, q string, args ...any) sqlstore.Row {
+	return r.t.QueryRow(ctx, q, args...)
+}
+
+func (r reads) Query(ctx context.Context, q string, args ...any) (sqlstore.Rows, error) {
+	return r.db.QueryContext(ctx, q, args...)
 }

@@ -33,14 +33,14 @@ func togetherOn(t *testing.T, execMode string) (*together, *sql.DB) {
 	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
-	return &together{db: db}, db
+	return &together{db: db, slots: writeSlots, most: writeBatch}, db
 }
 
 // busy keeps every batch slot of tg sending a slow statement for d, so
 // that the writes that come meanwhile wait, and go in one batch after.
 func busy(t *testing.T, tg *together, d time.Duration) *sync.WaitGroup {
 	var wg sync.WaitGroup
-	for range maxSending {
+	for range tg.slots {
 		wg.Go(func() {
 			var one int
 			if err := tg.QueryRow(context.Background(), `SELECT 1 FROM pg_sleep($1)`, d.Seconds()).Scan(&one); err != nil {
@@ -54,11 +54,11 @@ func busy(t *testing.T, tg *together, d time.Duration) *sync.WaitGroup {
 		tg.mu.Lock()
 		n := tg.sending
 		tg.mu.Unlock()
-		if n == maxSending {
+		if n == tg.slots {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d batch slots busy after 5 s", n, maxSending)
+			t.Fatalf("%d of %d batch slots busy after 5 s", n, tg.slots)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -117,8 +117,8 @@ func testWritesArrivingTogetherShareACommit(t *testing.T, mode string) {
 	}
 	// Without batches, twenty transactions; they waited together for the
 	// two slow ones, and went in one or two.
-	if len(commits) > maxSending {
-		t.Fatalf("20 writes that waited together committed in %d transactions, want at most %d", len(commits), maxSending)
+	if len(commits) > tg.slots {
+		t.Fatalf("20 writes that waited together committed in %d transactions, want at most %d", len(commits), tg.slots)
 	}
 	var n int
 	if err := db.QueryRow(`SELECT count(DISTINCT id) FROM t`).Scan(&n); err != nil || n != len(ids) {
@@ -170,5 +170,81 @@ func TestAWriteWhoseCallerLeftIsNotSent(t *testing.T) {
 	var n int
 	if err := db.QueryRow(`SELECT count(*) FROM t`).Scan(&n); err != nil || n != 0 {
 		t.Fatalf("the table holds %d rows (%v), want none", n, err)
+	}
+}
+
+func TestReadsArrivingTogetherShareARoundTrip(t *testing.T) {
+	for _, mode := range execModes {
+		t.Run(mode, func(t *testing.T) { testReadsArrivingTogetherShareARoundTrip(t, mode) })
+	}
+}
+
+// readAll runs q once for each of args at once through r, each read
+// answered with a number and the start of its transaction.
+func readAll(r reads, q string, args []int) (got map[int]int, began map[int]time.Time, errs map[int]error) {
+	got, began, errs = map[int]int{}, map[int]time.Time{}, map[int]error{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, a := range args {
+		wg.Go(func() {
+			var n int
+			var at time.Time
+			err := r.QueryRow(context.Background(), q, a).Scan(&n, &at)
+			mu.Lock()
+			defer mu.Unlock()
+			got[a], began[a], errs[a] = n, at, err
+		})
+	}
+	wg.Wait()
+	return got, began, errs
+}
+
+func testReadsArrivingTogetherShareARoundTrip(t *testing.T, mode string) {
+	_, db := togetherOn(t, mode)
+	r := newReads(db)
+	if _, err := db.Exec(`INSERT INTO t SELECT generate_series(1, 20)`); err != nil {
+		t.Fatal(err)
+	}
+	slow := busy(t, r.t, 500*time.Millisecond)
+	ids := make([]int, 20)
+	for i := range ids {
+		ids[i] = i + 1
+	}
+	got, began, errs := readAll(r, `SELECT id * 10, transaction_timestamp() FROM t WHERE id = $1`, ids)
+	slow.Wait()
+	transactions := map[time.Time]bool{}
+	for _, id := range ids {
+		if errs[id] != nil || got[id] != id*10 {
+			t.Fatalf("read of %d: %d, %v; want %d", id, got[id], errs[id], id*10)
+		}
+		transactions[began[id]] = true
+	}
+	// Alone, twenty transactions; they waited together for the two slow
+	// reads, and went in batches of at most readBatch.
+	if want := (len(ids) + readBatch - 1) / readBatch; len(transactions) > want {
+		t.Fatalf("20 reads that waited together ran in %d transactions, want at most %d", len(transactions), want)
+	}
+	var none int
+	var at time.Time
+	if err := r.QueryRow(context.Background(), `SELECT id, now() FROM t WHERE id = $1`, 99).Scan(&none, &at); !errors.Is(err, sql.ErrNoRows) {
+		t.Fatalf("a read of no row: %v, want sql.ErrNoRows", err)
+	}
+}
+
+func TestAFailingReadDoesNotTakeTheOthersWithIt(t *testing.T) {
+	_, db := togetherOn(t, execModes[0])
+	r := newReads(db)
+	slow := busy(t, r.t, 500*time.Millisecond)
+	args := []int{1, 2, 3, 0, 5, 6, 7, 8}
+	got, _, errs := readAll(r, `SELECT 840 / $1::int, now()`, args)
+	slow.Wait()
+	for _, a := range args {
+		var pe *pgconn.PgError
+		switch {
+		case a == 0 && !(errors.As(errs[a], &pe) && pe.Code == "22012"):
+			t.Errorf("a read dividing by zero: %v, want its own division_by_zero", errs[a])
+		case a != 0 && (errs[a] != nil || got[a] != 840/a):
+			t.Errorf("840 / %d read %d, %v, want %d", a, got[a], errs[a], 840/a)
+		}
 	}
 }
