@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/jackc/pgx/v5"
@@ -45,8 +46,14 @@ import (
 // build before, in the same seconds, the database's CPU a token 59 → 30
 // µs.
 //
-// A query waits for its batch even if its caller gives up meanwhile (a
-// write may commit), as a write waits for group commit on SQLite.
+// A caller that gives up (its context done) while its query waits is
+// answered at once with its context's error. Its query, if not yet sent,
+// is then never sent; if sent, it runs to its end with its batch (a write
+// may commit, as one cancelled in flight could before), and nothing is
+// scanned into the caller's variables once it has gone. (The caller that
+// found a slot free sends its batch itself, and waits for it: at most
+// slots callers of each together, where a database that stops answering
+// holds them until the connection fails.)
 //
 // A statement that fails aborts the batch's transaction, so the others'
 // writes are undone with it; each of them is then run again alone, and
@@ -88,9 +95,12 @@ type query struct {
 	ctx  context.Context
 	q    string
 	args []any
+	done chan struct{} // closed when answered
+
+	mu   sync.Mutex
 	dest []any
 	err  error
-	done chan struct{}
+	left bool // the caller gave up: dest is no longer its to fill
 }
 
 // QueryRow returns a row whose Scan sends q.
@@ -112,20 +122,58 @@ func (w *query) Scan(dest ...any) error {
 	} else {
 		t.mu.Unlock()
 	}
-	<-w.done
-	return w.err
+	select {
+	case <-w.done:
+		return w.err
+	case <-w.ctx.Done():
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.done:
+		return w.err
+	default:
+		w.left = true
+		return w.ctx.Err()
+	}
+}
+
+// answer scans a row into w's dest with scan, unless w's caller has gone.
+func (w *query) answer(scan func(dest ...any) error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.left {
+		w.err = scan(w.dest...)
+	}
+}
+
+// fail answers w with err.
+func (w *query) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.err = err
 }
 
 // sendWaiting sends what is waiting, with t.mu held and a batch counted in
 // t.sending; it unlocks t.mu. When more is waiting once the batch is
 // answered, a goroutine sends it, so that no caller waits for others'
-// batches after its own.
+// batches after its own. A query whose caller has gone is not sent.
 func (t *together) sendWaiting() {
 	n := min(len(t.waiting), t.most)
 	batch := t.waiting[:n:n]
 	t.waiting = t.waiting[n:]
 	t.mu.Unlock()
-	t.send(batch)
+	batch = slices.DeleteFunc(batch, func(w *query) bool {
+		if err := w.ctx.Err(); err != nil {
+			w.fail(err)
+			close(w.done)
+			return true
+		}
+		return false
+	})
+	if len(batch) > 0 {
+		t.send(batch)
+	}
 	t.mu.Lock()
 	if len(t.waiting) == 0 {
 		t.sending--
@@ -148,14 +196,39 @@ func (t *together) send(batch []*query) {
 	switch {
 	case err == nil:
 	case len(batch) > 1 && rolledBack && errors.As(err, &pe):
-		// Nothing committed: each alone, for its own answer.
+		// Nothing committed: each alone, for its own answer, but for
+		// those nobody waits for any more.
 		for _, w := range batch {
-			w.err = t.db.QueryRowContext(ctx, w.q, w.args...).Scan(w.dest...)
+			if w.ctx.Err() == nil {
+				t.sendAlone(ctx, w)
+			}
 		}
 	default:
 		for _, w := range batch {
-			w.err = err
+			w.fail(err)
 		}
+	}
+}
+
+// sendAlone sends w's statement by itself.
+func (t *together) sendAlone(ctx context.Context, w *query) {
+	rows, err := t.db.QueryContext(ctx, w.q, w.args...)
+	if err != nil {
+		w.fail(err)
+		return
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		err = rows.Err()
+		if err == nil {
+			err = sql.ErrNoRows
+		}
+		w.fail(err)
+		return
+	}
+	w.answer(rows.Scan)
+	if err := rows.Close(); err != nil {
+		w.fail(err)
 	}
 }
 
@@ -187,9 +260,9 @@ func (t *together) sendBatch(ctx context.Context, batch []*query) (rolledBack bo
 				return err
 			}
 			if rows.Next() {
-				w.err = rows.Scan(w.dest...)
+				w.answer(rows.Scan)
 			} else {
-				w.err = sql.ErrNoRows
+				w.fail(sql.ErrNoRows)
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {

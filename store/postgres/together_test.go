@@ -248,3 +248,36 @@ func TestAFailingReadDoesNotTakeTheOthersWithIt(t *testing.T) {
 		}
 	}
 }
+
+func TestACallerThatGivesUpIsAnsweredAtOnce(t *testing.T) {
+	tg, db := togetherOn(t, execModes[0])
+	const slowFor = 3 * time.Second
+	slow := busy(t, tg, slowFor)
+	start := time.Now()
+
+	// A write queued behind the two slow batches, whose caller gives up
+	// after 50 ms.
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var txid int64
+	err := tg.QueryRow(ctx, `INSERT INTO t VALUES (1) RETURNING txid_current()`).Scan(&txid)
+	if took := time.Since(start); took > slowFor/2 {
+		t.Fatalf("the caller that gave up after 50 ms was answered after %v, when the batches before it had finished (%v)", took, err)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a write whose caller gave up: %v, want context.DeadlineExceeded", err)
+	}
+	slow.Wait()
+	// The next batch goes out (a write of its own, answered), and the
+	// write whose caller had gone was not in it.
+	if err := tg.QueryRow(context.Background(), `INSERT INTO t VALUES (2) RETURNING txid_current()`).Scan(&txid); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := db.QueryRow(`SELECT string_agg(id::text, ' ' ORDER BY id) FROM t`).Scan(&got); err != nil || got != "2" {
+		t.Fatalf("the table holds %q (%v), want only 2: the write whose caller had gone was sent", got, err)
+	}
+	if txid == 0 {
+		t.Fatal("the write after it was not answered")
+	}
+}
