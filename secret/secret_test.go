@@ -19,7 +19,7 @@ func TestIDsSortByTime(t *testing.T) {
 	seen := map[string]bool{}
 	for _, step := range []time.Duration{0, 0, time.Millisecond, 31 * time.Millisecond, time.Second, time.Hour, 24 * time.Hour, 400 * 24 * time.Hour, 30 * 365 * 24 * time.Hour} {
 		base = base.Add(step)
-		id := idAt("ins_", base)
+		id := IDAt("ins_", base)
 		if !tokenShape.MatchString(id) || !tokenShape.MatchString(Token("ins_")) {
 			t.Fatalf("id %q does not have a token's shape", id)
 		}
@@ -38,7 +38,7 @@ func TestIDsSortByTime(t *testing.T) {
 	// 80 random bits: ids made in the same millisecond do not collide.
 	many := map[string]bool{}
 	for range 100_000 {
-		id := idAt("", base)
+		id := IDAt("", base)
 		if many[id] {
 			t.Fatalf("id %q made twice in the same millisecond", id)
 		}
@@ -54,7 +54,7 @@ func TestIDOrdersSortByTime(t *testing.T) {
 	last := int64(-1)
 	for _, step := range []time.Duration{0, time.Millisecond, 31 * time.Millisecond, time.Second, time.Hour, 400 * 24 * time.Hour, 30 * 365 * 24 * time.Hour} {
 		base = base.Add(step)
-		id := idAt("ins_", base)
+		id := IDAt("ins_", base)
 		order, ok := IDOrder(id)
 		if !ok || order <= last {
 			t.Fatalf("id %q made %v later: order %d (ok %v), the one before %d", id, step, order, ok, last)
@@ -67,7 +67,7 @@ func TestIDOrdersSortByTime(t *testing.T) {
 	// The low 13 bits are random: ids of one millisecond spread over them.
 	low := map[int64]bool{}
 	for range 1000 {
-		order, _ := IDOrder(idAt("ins_", base))
+		order, _ := IDOrder(IDAt("ins_", base))
 		low[order&8191] = true
 	}
 	if len(low) < 900 {

@@ -26,7 +26,8 @@ type fleet struct {
 	install  []app    // apps that scenario b installs
 	hookApp  app      // the app whose backlog scenario f drains
 	sample   []instance
-	size     int // installations seeded so far
+	size     int       // installations seeded so far
+	clock    time.Time // when the last one was made (made)
 }
 
 type app struct {
@@ -206,13 +207,30 @@ func (f *fleet) snapshot() *fleet {
 
 // imported is an installation of a in tenant, made elsewhere.
 func (f *fleet) imported(a app, tenant string, now time.Time, event bool) store.Import {
-	it := store.Import{Installation: doorway.Installation{ID: secret.ID("ins_"), AppID: a.id, TenantID: tenant,
+	made := f.made()
+	it := store.Import{Installation: doorway.Installation{ID: secret.IDAt("ins_", made), AppID: a.id, TenantID: tenant,
 		Mode: doorway.Live, Status: doorway.Active, VersionID: a.version, Permissions: a.perms, InstalledBy: "",
-		GrantID: secret.ID("gr_"), CreatedAt: now, UpdatedAt: now}}
+		GrantID: secret.IDAt("gr_", made), CreatedAt: now, UpdatedAt: now}}
 	if event {
-		it.EventID = secret.ID("evt_")
+		it.EventID = secret.IDAt("evt_", made)
 	}
 	return it
+}
+
+// made is when the fleet's next installation was made: a millisecond
+// after the one before, from a day before the run, so that the fleet's
+// ids are those of installs made one at a time, as a server makes them,
+// and still older than any install the run makes. Ids made in one burst
+// (secret.ID a million times in a loop: a thousand a millisecond) share
+// the order SQLite keeps installations by (secret.IDOrder) about one in
+// eight times, and each read of one kept under its second key looks it
+// up twice (sqlstore's installation keys): a fleet no server ever makes.
+func (f *fleet) made() time.Time {
+	if f.clock.IsZero() {
+		f.clock = time.Now().Add(-24 * time.Hour)
+	}
+	f.clock = f.clock.Add(time.Millisecond)
+	return f.clock
 }
 
 // queueBacklog imports n installations of the backlog app, each with its
