@@ -26,10 +26,10 @@ import (
 // refusals that make SQLite spill) but for one change (below), over
 // memory laid out for it: each connection's pages are slots in slabs it
 // maps itself, a slot being the page, SQLite's header for it and the
-// sqlite3_pcache_page that points at both, one after the other. A slot is memory the kernel backs only
-// once it is touched, so a cache costs what it holds, and a page evicted
-// leaves its slot for the next, so it never costs more than its high
-// water mark. It is installed with SQLITE_CONFIG_PCACHE2 directly
+// sqlite3_pcache_page that points at both, one after the other. A slot
+// is memory the kernel backs only once it is touched, so a cache costs
+// what it holds, and a page evicted leaves its slot for the next, so it
+// never costs more than its high water mark. It is installed with SQLITE_CONFIG_PCACHE2 directly
 // rather than through modernc's RegisterPageCache, whose binding keeps a
 // map entry and a malloc'd stub for every page number a connection has
 // ever fetched until the next commit empties its cache: a reader serving
